@@ -1,0 +1,5 @@
+"""One thin module per subcommand: parse options, resolve the config, call one core function."""
+
+# (subcommand name, module under locseg_cli.commands), in pipeline order for `locseg --help`.
+REGISTERED: list[tuple[str, str]] = [
+]

@@ -1,0 +1,217 @@
+"""Presets and resolved configs.
+
+Every stage has one dataclass config (`PreprocessConfig`, `TrainConfig`, ...). Its fields are the
+stage's options: a preset YAML can set any of them and the command line overrides the preset.
+The resolved config is written into the stage's manifest, so an output always says how it was made.
+
+A preset is a YAML mapping. Top-level keys that name a stage (`preprocess:`, `train:`, ...) hold
+that stage's options; other top-level keys are shared options given to every stage that has a
+field of that name; `include:` lists other presets merged first (later wins). Presets are found
+by name under `presets/` (recursively, e.g. `lowres` or `spacing/lowres`) or given as a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from .errors import LocsegError
+
+PRESET_ROOT = Path(__file__).resolve().parent.parent / "presets"
+
+_STAGE_CONFIGS: dict[str, type] = {}
+
+C = TypeVar("C")
+
+
+def stage_config(stage: str):
+    """Class decorator: register a dataclass as the config of `stage`."""
+
+    def wrap(cls):
+        cls = dataclasses.dataclass(cls)
+        cls.STAGE = stage
+        _STAGE_CONFIGS[stage] = cls
+        return cls
+
+    return wrap
+
+
+def known_stages() -> dict[str, type]:
+    return dict(_STAGE_CONFIGS)
+
+
+def find_preset(name_or_file: str | Path) -> Path:
+    """The YAML file of a preset given by file path or by name under `presets/`."""
+    p = Path(name_or_file)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
+    if p.suffix in (".yaml", ".yml"):
+        raise LocsegError("preset file not found", p)
+    direct = PRESET_ROOT / f"{name_or_file}.yaml"
+    if direct.is_file():
+        return direct
+    hits = sorted(PRESET_ROOT.rglob(f"{p.name}.yaml")) if PRESET_ROOT.is_dir() else []
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        names = ", ".join(str(h.relative_to(PRESET_ROOT).with_suffix("")) for h in hits)
+        raise LocsegError(f"preset name is ambiguous ({names}); give the folder too", name_or_file)
+    raise LocsegError(f"no such preset (looked in {PRESET_ROOT})", name_or_file)
+
+
+def load_preset(name_or_file: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a preset and its includes into one mapping (later keys win, stage sections merge)."""
+    path = find_preset(name_or_file).resolve()
+    if path in _seen:
+        raise LocsegError("preset includes itself", path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise LocsegError(f"not valid YAML ({str(exc).splitlines()[0]})", path) from None
+    if not isinstance(data, dict):
+        raise LocsegError("a preset must be a mapping of option: value", path)
+    includes = data.pop("include", []) or []
+    if isinstance(includes, str):
+        includes = [includes]
+    merged: dict[str, Any] = {}
+    for inc in includes:
+        _merge(merged, load_preset(inc, _seen + (path,)))
+    _merge(merged, data)
+    _check_keys(merged, path)
+    return merged
+
+
+def _merge(base: dict, new: dict) -> None:
+    for k, v in new.items():
+        if k in _STAGE_CONFIGS and isinstance(v, dict) and isinstance(base.get(k), dict):
+            base[k].update(v)
+        else:
+            base[k] = v
+
+
+def _check_keys(preset: dict, path: Path) -> None:
+    all_fields = {f.name for cls in _STAGE_CONFIGS.values() for f in dataclasses.fields(cls)}
+    for k, v in preset.items():
+        if k in _STAGE_CONFIGS:
+            if not isinstance(v, dict):
+                raise LocsegError(f"section '{k}' must be a mapping", path)
+            fields = {f.name for f in dataclasses.fields(_STAGE_CONFIGS[k])}
+            for sk in v:
+                if sk not in fields:
+                    raise LocsegError(f"unknown option '{sk}' in section '{k}'", path)
+        elif _STAGE_CONFIGS and k not in all_fields:
+            raise LocsegError(f"unknown option '{k}'", path)
+
+
+def resolve_config(cls: type[C], preset: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                   base: dict[str, Any] | None = None) -> C:
+    """Defaults <- `base` (e.g. a run's saved config) <- preset <- non-None command-line overrides."""
+    stage = cls.STAGE
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    if base:
+        values.update({k: v for k, v in base.items() if k in fields})
+    source = "preset"
+    if preset is not None:
+        data = load_preset(preset)
+        source = str(find_preset(preset))
+        values.update({k: v for k, v in data.items() if k in fields})
+        values.update(data.get(stage, {}) or {})
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for k, v in values.items():
+        out[k] = coerce(v, hints[k], f"{source}: option '{k}'")
+    for k, v in (overrides or {}).items():
+        if v is None:
+            continue
+        if k not in fields:
+            raise LocsegError(f"unknown option '{k}' for {stage}")
+        out[k] = coerce(v, hints[k], f"--{k.replace('_', '-')}")
+    cfg = cls(**out)
+    validate = getattr(cfg, "validate", None)
+    if validate:
+        validate()
+    return cfg
+
+
+def coerce(value: Any, hint: Any, where: str) -> Any:
+    """Convert a YAML/CLI value to the annotated type, or fail with one line naming `where`."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return coerce(value, a, where)
+            except LocsegError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = [s for s in value.replace(" ", "").split(",") if s]
+        if not isinstance(value, (list, tuple)):
+            raise LocsegError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise LocsegError(f"{where}: expected {len(args)} values, got {len(value)}")
+            return tuple(coerce(v, a, where) for v, a in zip(value, args))
+        item = args[0] if args else Any
+        seq = [coerce(v, item, where) for v in value]
+        return tuple(seq) if origin is tuple else seq
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise LocsegError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if origin is typing.Literal:
+        if value not in args:
+            raise LocsegError(f"{where}: must be one of {', '.join(map(str, args))}, got {value!r}")
+        return value
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise LocsegError(f"{where}: expected true/false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise LocsegError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise LocsegError(f"{where}: expected an integer, got {value!r}") from None
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise LocsegError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except ValueError:
+            raise LocsegError(f"{where}: expected a number, got {value!r}") from None
+    if hint is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise LocsegError(f"{where}: expected text, got {value!r}")
+        return str(value)
+    return value
+
+
+def config_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return _jsonable(dataclasses.asdict(cfg))
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v

@@ -1,0 +1,64 @@
+"""Terminal output for the CLI: one rich console, progress bars, one error convention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from .progress import Progress as ProgressBase
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class RichProgress(ProgressBase):
+    """Progress bars on stderr: description, bar, n/total, elapsed, ETA and live figures."""
+
+    def __init__(self) -> None:
+        self._p: Progress | None = None
+        self._task = None
+
+    def __enter__(self) -> RichProgress:
+        self._p = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                           MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                           TextColumn("{task.fields[info]}"), console=err_console, transient=False)
+        self._p.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._p is not None:
+            self._p.__exit__(*exc)
+
+    def start(self, description: str, total: int | None = None) -> None:
+        self._task = self._p.add_task(description, total=total, info="")
+
+    def advance(self, n: int = 1, **fields: Any) -> None:
+        info = "  ".join(f"{k} {_fmt(v)}" for k, v in fields.items())
+        self._p.update(self._task, advance=n, **({"info": info} if fields else {}))
+
+    def log(self, message: str) -> None:
+        self._p.console.print(message)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._p.stop_task(self._task)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def error_line(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", markup=True)

@@ -1,0 +1,1 @@
+"""Files on disk: atomic writes, stage manifests, NIfTI volumes in canonical orientation."""

@@ -1,0 +1,19 @@
+"""The location signal: one definition for sampling, inference and shift evaluation.
+
+In the preprocessed (canonical, resampled, cropped) space each axis a has a 1D vector `loc_a`.
+Default: `linspace(-0.5, 0.5, L_a)` over the volume; in `bpr` mode the axial vector is the
+(score - 50) / 100 of each slice. A patch's location is the slice of these vectors at its position,
+extended linearly past the volume's ends, broadcast into three channels aligned with the image axes.
+An axial shift of s% adds s/100 to the axial channel only.
+"""
+
+from .vectors import (
+                      apply_shift,
+                      location_channels,
+                      location_vectors,
+                      slice_location,
+                      volume_location_channels,
+)
+
+__all__ = ["location_vectors", "slice_location", "location_channels", "volume_location_channels",
+           "apply_shift"]

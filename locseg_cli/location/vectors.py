@@ -1,0 +1,65 @@
+"""Per-axis location vectors and the location channels of patches cut from them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+AXES = ("axial", "coronal", "sagittal")  # canonical array axes 0, 1, 2
+
+
+def location_vectors(shape: Sequence[int], axial: np.ndarray | None = None) -> list[np.ndarray]:
+    """The three 1D location vectors of a volume of `shape` (z, y, x).
+
+    Volume coordinates: `linspace(-0.5, 0.5, L)` per axis. `axial` replaces the axis-0 vector
+    (e.g. body-part-regression scores already mapped to (score - 50) / 100 per slice).
+    """
+    vecs = [np.linspace(-0.5, 0.5, int(n), dtype=np.float32) if n > 1 else np.zeros(1, np.float32)
+            for n in shape]
+    if axial is not None:
+        axial = np.asarray(axial, dtype=np.float32)
+        if axial.shape != (int(shape[0]),):
+            raise ValueError(f"axial location has {axial.shape[0]} values for {shape[0]} slices")
+        vecs[0] = axial
+    return vecs
+
+
+def slice_location(vec: np.ndarray, start: int, length: int) -> np.ndarray:
+    """`vec[start:start+length]`, extended linearly beyond either end (patches past the border)."""
+    vec = np.asarray(vec, dtype=np.float32)
+    n = len(vec)
+    idx = np.arange(start, start + length)
+    inside = np.clip(idx, 0, n - 1)
+    out = vec[inside].astype(np.float32, copy=True)
+    if n > 1:
+        lo, hi = idx < 0, idx > n - 1
+        if lo.any():
+            out[lo] = vec[0] + (vec[1] - vec[0]) * idx[lo]
+        if hi.any():
+            out[hi] = vec[-1] + (vec[-1] - vec[-2]) * (idx[hi] - (n - 1))
+    return out
+
+
+def location_channels(vectors: Sequence[np.ndarray], start: Sequence[int], size: Sequence[int]) -> np.ndarray:
+    """The (3, *size) location channels of a patch whose first voxel is at `start`."""
+    out = np.empty((3, *size), dtype=np.float32)
+    for a in range(3):
+        seg = slice_location(vectors[a], int(start[a]), int(size[a]))
+        shape = [1, 1, 1]
+        shape[a] = int(size[a])
+        out[a] = seg.reshape(shape)
+    return out
+
+
+def volume_location_channels(vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """The location channels of a whole volume."""
+    return location_channels(vectors, (0, 0, 0), tuple(len(v) for v in vectors))
+
+
+def apply_shift(vectors: Sequence[np.ndarray], shift_percent: float, axes: str = "axial") -> list[np.ndarray]:
+    """Shift the location signal by `shift_percent`% of its full range (1.0): axial only, or all axes."""
+    if not 0 <= shift_percent <= 100:
+        raise ValueError(f"shift must be within 0..100 %, got {shift_percent}")
+    d = shift_percent / 100.0
+    return [v + d if (a == 0 or axes == "all") else v.copy() for a, v in enumerate(vectors)]
