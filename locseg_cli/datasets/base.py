@@ -30,6 +30,8 @@ class Dataset:
     modality: str = "CT"
     name: str = ""
     skipped: dict[str, str] = field(default_factory=dict)  # case id -> why it was left out
+    # evaluation regions the dataset defines: name -> label values merged (KiTS23: kidney_and_masses, ...)
+    regions: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def case(self, case_id: str) -> CaseRef:
         for c in self.cases:
