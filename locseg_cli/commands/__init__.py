@@ -2,4 +2,6 @@
 
 # (subcommand name, module under locseg_cli.commands), in pipeline order for `locseg --help`.
 REGISTERED: list[tuple[str, str]] = [
+    ("preprocess", "preprocess"),
+    ("evaluate", "evaluate"),
 ]
