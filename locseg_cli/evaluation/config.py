@@ -5,8 +5,6 @@ from __future__ import annotations
 from ..config import stage_config
 from ..errors import LocsegError
 
-KITS23_REGIONS: dict[str, list[int]] = {"kidney_and_masses": [1, 2, 3], "masses": [2, 3], "tumor": [2]}
-
 
 @stage_config("evaluate")
 class EvaluateConfig:
@@ -16,7 +14,8 @@ class EvaluateConfig:
     hd_percentile: float = 95.0
     # Label values to score one by one; None = every foreground label the data names.
     labels: list[int] | None = None
-    # Region name -> label values merged into one mask (KiTS23: kidney_and_masses, masses, tumor).
+    # Region name -> label values merged into one mask; None = the regions the reference dataset
+    # defines (KiTS23: kidney_and_masses, masses, tumor), if any.
     regions: dict | None = None
     # Surface metrics (NSD, HD) cost a distance transform per class; False skips them.
     surface: bool = True

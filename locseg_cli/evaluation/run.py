@@ -17,7 +17,7 @@ from ..errors import LocsegError
 from ..io.atomic import read_json, write_json
 from ..io.manifest import StageWriter, file_fingerprint, folder_fingerprint
 from ..progress import NullProgress, Progress
-from .config import KITS23_REGIONS, EvaluateConfig
+from .config import EvaluateConfig
 from .metrics import case_metrics
 from .sources import LabelFiles, check_same_grid, load_labels, open_predictions, open_references
 
@@ -41,7 +41,8 @@ def resolve_keys(config: EvaluateConfig, preds: LabelFiles, refs: LabelFiles,
     """(key -> label values, key -> display name, keys averaged into `foreground_mean`).
 
     Labels: the config's, else those the predictions or the reference dataset name, else every
-    foreground value found in the reference files. Regions: the config's, else KiTS23's for KiTS23.
+    foreground value found in the reference files. Regions: the config's, else the reference
+    dataset's (KiTS23 defines three).
     """
     names = preds.labels or refs.labels
     if config.labels is not None:
@@ -55,9 +56,7 @@ def resolve_keys(config: EvaluateConfig, preds: LabelFiles, refs: LabelFiles,
         values = sorted(v for v in found if v != 0)
     keys: dict[str, list[int]] = {str(v): [v] for v in values}
     display = {str(v): (names or {}).get(v, str(v)) for v in values}
-    regions = config.regions
-    if regions is None and refs.layout == "kits23":
-        regions = KITS23_REGIONS
+    regions = config.regions if config.regions is not None else refs.regions
     for name, vals in (regions or {}).items():
         keys[str(name)] = [int(v) for v in vals]
         display[str(name)] = str(name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ class LabelFiles:
     labels: dict[int, str] | None = None
     manifest: Manifest | None = None
     layout: str = "folder"
+    regions: dict[str, list[int]] = field(default_factory=dict)  # evaluation regions the dataset defines
 
 
 def _plain_folder(root: Path, what: str) -> dict[str, Path]:
@@ -71,7 +72,8 @@ def open_references(root: str | Path) -> LabelFiles:
     files = {c.case_id: c.label for c in ds.labelled}
     if not files:
         raise LocsegError(f"this {ds.layout} dataset has no labelled cases", root)
-    return LabelFiles(root, files, dict(ds.labels), None, ds.layout)
+    regions = {str(k): [int(v) for v in vals] for k, vals in (getattr(ds, "regions", None) or {}).items()}
+    return LabelFiles(root, files, dict(ds.labels), None, ds.layout, regions)
 
 
 def load_labels(path: Path) -> Volume:

@@ -146,3 +146,32 @@ def test_worker_processes_give_the_same_summary(raw_and_pred, tmp_path):
     serial = evaluate(pred_dir, raw, tmp_path / "e1", EvaluateConfig(workers=1))
     parallel = evaluate(pred_dir, raw, tmp_path / "e2", EvaluateConfig(workers=2))
     assert parallel["metric_per_case"] == serial["metric_per_case"]
+
+
+def test_kits23_reference_brings_its_regions(tmp_path):
+    from locseg_cli.datasets.layouts import LABELS_OVERRIDE_FILE
+    from locseg_cli.io.nifti import load_volume
+
+    raw = tmp_path / "kits"
+    w = DatasetWriter(raw, {0: "background", 1: "kidney", 2: "tumor", 3: "cyst"}, layout="kits23", name="KiTS23")
+    ref = np.zeros((12, 10, 8), np.uint8)
+    ref[2:10, 2:8, 1:7] = 1
+    ref[4:7, 3:6, 2:5] = 2
+    ref[8:10, 5:8, 4:7] = 3
+    w.write_case("case_00001", np.zeros(ref.shape, np.float32), ref, AFFINE)
+    w.finish()
+    (raw / LABELS_OVERRIDE_FILE).unlink()  # the real KiTS23 has no label table: the reader's own applies
+    stored = load_volume(raw / "dataset" / "case_00001" / "segmentation.nii.gz", dtype=None)
+    pred = np.asarray(stored.array).copy()
+    pred[pred == 3] = 2  # the cyst predicted as tumour: masses stay right, tumour gets false positives
+    pred_dir = tmp_path / "pred"
+    pred_dir.mkdir()
+    save_volume(pred_dir / "case_00001.nii.gz", pred, stored.affine)
+    s = evaluate(pred_dir, raw, tmp_path / "eval", EvaluateConfig(surface=False))
+    assert s["foreground_keys"] == ["kidney_and_masses", "masses", "tumor"]
+    m = s["metric_per_case"][0]["metrics"]
+    assert m["kidney_and_masses"]["Dice"] == 1.0 and m["masses"]["Dice"] == 1.0
+    n_tumor, n_cyst = int((ref == 2).sum()), int((ref == 3).sum())
+    assert m["tumor"]["Dice"] == pytest.approx(2 * n_tumor / (2 * n_tumor + n_cyst))
+    assert m["tumor"] == m["2"] and m["3"]["Dice"] == 0.0
+    assert s["foreground_mean"]["Dice"] == pytest.approx((2 + m["tumor"]["Dice"]) / 3)
