@@ -2,6 +2,9 @@
 
 # (subcommand name, module under locseg_cli.commands), in pipeline order for `locseg --help`.
 REGISTERED: list[tuple[str, str]] = [
+    ("check", "check"),
     ("preprocess", "preprocess"),
+    ("train", "train"),
+    ("infer", "infer"),
     ("evaluate", "evaluate"),
 ]

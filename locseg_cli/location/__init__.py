@@ -15,5 +15,5 @@ from .vectors import (
                       volume_location_channels,
 )
 
-__all__ = ["location_vectors", "slice_location", "location_channels", "volume_location_channels",
+__all__ = ["location_vectors", "axial_from_scores", "slice_location", "location_channels", "volume_location_channels",
            "apply_shift"]

@@ -63,3 +63,26 @@ def apply_shift(vectors: Sequence[np.ndarray], shift_percent: float, axes: str =
         raise ValueError(f"shift must be within 0..100 %, got {shift_percent}")
     d = shift_percent / 100.0
     return [v + d if (a == 0 or axes == "all") else v.copy() for a, v in enumerate(vectors)]
+
+
+def axial_from_scores(z_known: np.ndarray, scores: np.ndarray, z_query: np.ndarray) -> np.ndarray:
+    """Axial location (score - 50) / 100 at world positions `z_query` from per-slice body-part scores.
+
+    Slices with a finite score inside 0..100 are the valid range; queries within it are interpolated,
+    queries outside it take the value of a least-squares line fitted to the valid slices (the paper's
+    linear extrapolation). Raises ValueError with fewer than two valid slices.
+    """
+    z_known = np.asarray(z_known, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    valid = np.isfinite(scores) & (scores >= 0) & (scores <= 100)
+    if valid.sum() < 2:
+        raise ValueError("fewer than two slices with a valid body-part score")
+    zk, sk = z_known[valid], scores[valid]
+    order = np.argsort(zk)
+    zk, sk = zk[order], sk[order]
+    slope, intercept = np.polyfit(zk, sk, 1)
+    zq = np.asarray(z_query, dtype=np.float64)
+    out = np.interp(zq, zk, sk)
+    outside = (zq < zk[0]) | (zq > zk[-1])
+    out[outside] = slope * zq[outside] + intercept
+    return ((out - 50.0) / 100.0).astype(np.float32)

@@ -1,0 +1,77 @@
+"""A trained run, ready to predict: its model, weights, label table and preprocessing."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import resolve_config
+from ..errors import LocsegError
+from ..io.manifest import Manifest, read_manifest
+from ..location import apply_shift
+from ..models import build_model
+from ..preprocessing import PreprocessConfig
+from ..training.checkpoint import CHECKPOINT_DIR, load_checkpoint
+from ..training.config import TrainConfig
+from .config import InferConfig
+from .sliding_window import predict_volume
+
+
+@dataclass
+class RunPredictor:
+    """Loads a `train` output and predicts class probabilities for preprocessed volumes."""
+
+    run: Path
+    manifest: Manifest
+    train_cfg: TrainConfig
+    preprocess_cfg: PreprocessConfig
+    model: torch.nn.Module
+    device: torch.device
+    cfg: InferConfig
+
+    @classmethod
+    def load(cls, run: str | Path, cfg: InferConfig) -> RunPredictor:
+        run = Path(run)
+        man = read_manifest(run, "train")
+        train_cfg = resolve_config(TrainConfig, base=man.config)
+        pcfg = resolve_config(PreprocessConfig, base=man.extra["preprocess"]["config"])
+        from ..training.distributed import DistInfo, resolve_device
+
+        device = resolve_device(cfg.device, DistInfo())
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        model = build_model(train_cfg)
+        ckpt = load_checkpoint(run / CHECKPOINT_DIR / f"{cfg.checkpoint}.pt", map_location="cpu")
+        try:
+            model.load_state_dict(ckpt["model"])
+        except (RuntimeError, KeyError) as exc:
+            raise LocsegError(f"checkpoint does not fit model {train_cfg.model!r} "
+                              f"({str(exc).splitlines()[0][:120]})", run / CHECKPOINT_DIR) from None
+        model.to(device).eval()
+        return cls(run, man, train_cfg, pcfg, model, device, cfg)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.manifest.extra["labels"]
+
+    def probabilities(self, image: np.ndarray, location: list[np.ndarray], pad_value: float) -> torch.Tensor:
+        """(C, z, y, x) probabilities on CPU, averaged over the configured mirrorings."""
+        location = apply_shift(location, self.cfg.shift, self.cfg.shift_axes) if self.cfg.shift else location
+        combos = [c for r in range(len(self.cfg.mirror_axes) + 1)
+                  for c in itertools.combinations(self.cfg.mirror_axes, r)]
+        total = None
+        for axes in combos:
+            img = np.flip(image, axes).copy() if axes else image
+            # the location follows its voxel: a mirrored axis gets its location vector reversed
+            loc = [v[::-1].copy() if a in axes else v for a, v in enumerate(location)]
+            p = predict_volume(self.model, img, loc, self.train_cfg.patch_size, overlap=self.cfg.overlap,
+                               sw_batch_size=self.cfg.sw_batch_size, device=self.device, pad_value=pad_value,
+                               amp=self.cfg.amp)
+            p = torch.flip(p, [a + 1 for a in axes]) if axes else p
+            total = p if total is None else total + p
+        return total / len(combos)
+

@@ -1,0 +1,91 @@
+"""The `infer` stage: predictions for raw images (or a preprocessed dataset) in each raw geometry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..config import config_dict
+from ..datasets import open_dataset
+from ..errors import LocsegError
+from ..io.atomic import atomic_path
+from ..io.manifest import Manifest, StageWriter, file_fingerprint, folder_fingerprint, read_manifest
+from ..io.nifti import load_header, load_volume, save_volume
+from ..preprocessing import CaseGeometry, prepare_case
+from ..preprocessing.pipeline import _axial_source
+from ..progress import NullProgress, Progress
+from ..sampling import load_preprocessed_case
+from .config import InferConfig
+from .predictor import RunPredictor
+
+
+def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path | None = None,
+          pre: str | Path | None = None, bpr: str | Path | None = None, cases: list[str] | None = None,
+          force: bool = False, progress: Progress | None = None) -> tuple[Manifest, bool]:
+    """Predict every case of `data` (raw images, preprocessed exactly as in training) or of `pre`.
+
+    Predictions are uint8 label maps with each raw image's shape, affine and header.
+    """
+    progress = progress or NullProgress()
+    if (data is None) == (pre is None):
+        raise LocsegError("give exactly one of --data (raw images) or --pre (a preprocessed dataset)")
+    predictor = RunPredictor.load(run, cfg)
+    pcfg = predictor.preprocess_cfg
+    inputs = {"run": (Path(run), predictor.manifest.fingerprint)}
+    if data is not None:
+        ds = open_dataset(data, pcfg.dataset if pcfg.dataset and pcfg.dataset != "images" else None)
+        items = {c.case_id: c for c in ds.cases}
+        inputs["data"] = (Path(data), folder_fingerprint(data))
+        if pcfg.location == "bpr":
+            if bpr is None:
+                raise LocsegError("this run uses BPR location: give --bpr DIR (`locseg bpr score` of these images)")
+            inputs["bpr"] = (Path(bpr), folder_fingerprint(bpr))
+    else:
+        pman = read_manifest(pre, "preprocess")
+        items = dict(pman.cases)
+        inputs["pre"] = (Path(pre), pman.fingerprint)
+    if cases is not None:
+        missing = sorted(set(cases) - set(items))
+        if missing:
+            raise LocsegError(f"cases not found: {', '.join(missing)}", data or pre)
+        items = {k: items[k] for k in cases}
+    config = {**config_dict(cfg), "run": str(Path(run).resolve())}
+    with StageWriter("infer", out, config, inputs, force) as w:
+        if w.up_to_date:
+            return w.keep_previous(), False
+        progress.start("infer", len(items))
+        for cid, item in items.items():
+            key = [file_fingerprint(item.image)] if data is not None else item["fingerprint"]
+            cfp = w.case_fingerprint([cid, key])
+            if w.case_done(cid, cfp):
+                progress.advance()
+                continue
+            if data is not None:
+                image = load_volume(item.image)
+                prep = prepare_case(image, None, pcfg, tuple(predictor.manifest.extra["preprocess"]["extra"]["spacing"]),
+                                    predictor.manifest.extra["preprocess"]["extra"].get("intensity"),
+                                    _axial_source(pcfg, Path(data), Path(bpr) if bpr else None, cid))
+                volume, location, geometry = prep.image, prep.location, prep.geometry
+                pad, header = float(prep.image.min()), load_header(item.image).header
+            else:
+                case = load_preprocessed_case(pre, pman, cid, mmap=False)
+                volume, location, pad = case.image, case.location, case.pad_value
+                geometry = CaseGeometry.from_meta(item["meta"]["geometry"])
+                header = None
+            probs = predictor.probabilities(volume, location, pad)
+            labels = geometry.restore_argmax((c, probs[c].numpy()) for c in range(probs.shape[0]))
+            files = {"prediction": f"{cid}.nii.gz"}
+            save_volume(w.path(files["prediction"]), labels, geometry.affine, header=header, dtype=np.uint8)
+            if cfg.save_probabilities:
+                files["probabilities"] = f"probabilities/{cid}.npz"
+                with atomic_path(w.path("probabilities", f"{cid}.npz")) as tmp, open(tmp, "wb") as f:
+                    np.savez_compressed(f, probabilities=probs.numpy().astype(np.float16))
+            meta = {"spacing": [float(s) for s in np.sqrt((geometry.affine[:3, :3] ** 2).sum(0))],
+                    "geometry": geometry.to_meta(), "shape": list(geometry.raw_shape)}
+            w.add_case(cid, files, meta, cfp)
+            progress.advance()
+        progress.stop()
+        extra = {"labels": predictor.labels, "model": predictor.train_cfg.model,
+                 "preprocess": predictor.manifest.extra["preprocess"]["config"]}
+        return w.finish(extra), True

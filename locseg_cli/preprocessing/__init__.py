@@ -1,0 +1,12 @@
+"""Preprocessing: reorient by the affine, crop to the body, resample, normalise, location vectors.
+
+`prepare_case` is the one transformation from a raw image to the network's space; `preprocess`
+(the stage) applies it to a dataset, and `locseg infer` applies it to new images, so training and
+inference see exactly the same data. `CaseGeometry` maps arrays back to the raw geometry.
+"""
+
+from .config import PreprocessConfig
+from .geometry import CaseGeometry
+from .pipeline import PreparedCase, prepare_case, preprocess
+
+__all__ = ["PreprocessConfig", "CaseGeometry", "PreparedCase", "prepare_case", "preprocess"]

@@ -1,0 +1,259 @@
+"""The `preprocess` stage and `prepare_case`, the single raw -> network-space transformation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import config_dict
+from ..datasets import CaseRef, Dataset, open_dataset
+from ..errors import LocsegError
+from ..io.atomic import atomic_path, write_json
+from ..io.manifest import Manifest, StageWriter, file_fingerprint, fingerprint, folder_fingerprint
+from ..io.nifti import Volume, canonical_orientation, load_volume, save_volume
+from ..location import location_vectors
+from ..location.vectors import axial_from_scores
+from ..progress import NullProgress, Progress
+from .config import PreprocessConfig
+from .geometry import CaseGeometry, body_box, spacing_zyx
+from .resample import needs_separate_z, resample_image, resample_labels, target_shape
+from .splits import kfold_splits
+
+# Patch setups of the paper and of the CPU presets, for the patch-to-volume coverage table.
+PATCH_SETUPS = {"small": (32, 32, 32), "large": (128, 128, 128), "median-large": (48, 192, 192),
+                "cpu-small": (32, 32, 32), "cpu-large": (64, 64, 64)}
+
+AxialSource = Callable[[CaseGeometry], np.ndarray]  # preprocessed geometry -> axial location vector
+
+
+@dataclass
+class PreparedCase:
+    image: np.ndarray  # float32 (z, y, x), normalised
+    label: np.ndarray | None  # uint8 (z, y, x)
+    geometry: CaseGeometry
+    location: list[np.ndarray]  # three per-axis vectors
+
+
+def normalise(image: np.ndarray, cfg: PreprocessConfig, intensity: dict | None = None) -> np.ndarray:
+    """Fixed HU window to [0, 1] (the paper's code) or nnU-Net's CT z-score with percentile clipping."""
+    if cfg.normalization == "window":
+        lo, hi = cfg.window
+        return ((np.clip(image, lo, hi) - lo) / (hi - lo)).astype(np.float32)
+    if not intensity:
+        raise LocsegError("z-score normalisation needs the dataset's intensity fingerprint")
+    clipped = np.clip(image, intensity["percentile_00_5"], intensity["percentile_99_5"])
+    return ((clipped - intensity["mean"]) / max(intensity["std"], 1e-8)).astype(np.float32)
+
+
+def prepare_case(image: Volume, label: Volume | None, cfg: PreprocessConfig, spacing: tuple[float, float, float],
+                 intensity: dict | None = None, axial: AxialSource | None = None) -> PreparedCase:
+    """Raw image (+label) -> canonical, body-cropped, resampled, normalised, with location vectors."""
+    orient, can_affine = canonical_orientation(image.affine, image.array.shape)
+    img = orient.to_canonical(image.array.astype(np.float32, copy=False))
+    lab = orient.to_canonical(label.array) if label is not None else None
+    raw_spacing = spacing_zyx(can_affine)
+    crop = body_box(img, cfg.body_threshold) if cfg.crop_body else tuple((0, n) for n in img.shape)
+    sl = tuple(slice(a, b) for a, b in crop)
+    box_img = img[sl]
+    shape = target_shape(box_img.shape, raw_spacing, spacing)
+    sep_z = needs_separate_z(raw_spacing, spacing, cfg.anisotropy_threshold)
+    geometry = CaseGeometry(
+        raw_shape=tuple(int(n) for n in image.array.shape[:3]),
+        raw_affine=tuple(tuple(float(x) for x in row) for row in image.affine),
+        orientation=tuple(tuple(float(x) for x in row) for row in orient.transform),
+        canonical_shape=tuple(int(n) for n in img.shape), crop=crop, raw_spacing=raw_spacing,
+        spacing=tuple(float(s) for s in spacing), shape=shape, separate_z=sep_z)
+    out_img = normalise(resample_image(box_img, shape, order=3, separate_z=sep_z), cfg, intensity)
+    out_lab = None
+    if lab is not None:
+        out_lab = resample_labels(np.rint(lab[sl]).astype(np.int16), shape, separate_z=sep_z).astype(np.uint8)
+    ax = axial(geometry) if axial is not None else None
+    return PreparedCase(out_img, out_lab, geometry, location_vectors(shape, axial=ax))
+
+
+# ------------------------------------------------------------------------------------------------
+# the stage
+# ------------------------------------------------------------------------------------------------
+
+def _axial_source(cfg: PreprocessConfig, data: Path, bpr: Path | None, case_id: str) -> AxialSource | None:
+    """The axial location of a case for `cfg.location`, as a function of its preprocessed geometry."""
+    if cfg.location == "volume":
+        return None
+    if cfg.location == "truth":
+        path = data / "bodypos" / f"{case_id}.json"
+        if not path.is_file():
+            raise LocsegError("--location truth needs the synthetic cohort's bodypos/<case>.json", path)
+        rec = json.loads(path.read_text())
+        return lambda g: axial_from_scores(np.asarray(rec["z_world_mm"]), np.asarray(rec["scores"]),
+                                           g.axial_world_mm())
+    from .. import bpr as bpr_mod
+
+    record = bpr_mod.load_scores(bpr, case_id)
+    return lambda g: bpr_mod.axial_location(record, g.axial_world_mm())
+
+
+def _case_inputs(case: CaseRef, cfg: PreprocessConfig, data: Path, bpr: Path | None) -> list:
+    fp = [case.case_id, file_fingerprint(case.image), file_fingerprint(case.label) if case.label else None]
+    if cfg.location == "truth":
+        fp.append(file_fingerprint(data / "bodypos" / f"{case.case_id}.json"))
+    elif cfg.location == "bpr":
+        fp.append(file_fingerprint(Path(bpr) / f"{case.case_id}.json"))
+    return fp
+
+
+def _sample_class_locations(label: np.ndarray, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    out = {}
+    for v in np.unique(label):
+        idx = np.flatnonzero(label.ravel() == v)
+        if len(idx) > n:
+            idx = rng.choice(idx, n, replace=False)
+            idx.sort()
+        out[f"class_{int(v)}"] = np.stack(np.unravel_index(idx, label.shape), axis=1).astype(np.int32)
+    return out
+
+
+def _process_case(job: dict) -> dict:
+    """Worker: one case from raw files to the preprocessed files (written atomically)."""
+    cfg: PreprocessConfig = job["cfg"]
+    case: CaseRef = job["case"]
+    out = Path(job["out"])
+    image = load_volume(case.image)
+    label = load_volume(case.label, dtype=np.float32) if case.label else None
+    prep = prepare_case(image, label, cfg, tuple(job["spacing"]), job["intensity"],
+                        _axial_source(cfg, Path(job["data"]), job["bpr"], case.case_id))
+    cid = case.case_id
+    aff = prep.geometry.preprocessed_affine()
+    files = {"image": f"images/{cid}.nii", "location": f"location/{cid}.npz"}
+    save_volume(out / files["image"], prep.image, aff, dtype=np.float32)
+    loc = dict(zip(("axial", "coronal", "sagittal"), prep.location))
+    with atomic_path(out / files["location"]) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **loc)
+    meta = {"shape": list(prep.image.shape), "spacing": list(prep.geometry.spacing),
+            "geometry": prep.geometry.to_meta(), "labelled": prep.label is not None,
+            "axial_location_range": [float(prep.location[0][0]), float(prep.location[0][-1])],
+            "pad_value": float(prep.image.min())}
+    if prep.label is not None:
+        files["label"] = f"labels/{cid}.nii"
+        files["classlocs"] = f"classlocs/{cid}.npz"
+        save_volume(out / files["label"], prep.label, aff, dtype=np.uint8)
+        rng = np.random.default_rng([job["seed"], int(fingerprint(cid), 16) % (2**31)])
+        locs = _sample_class_locations(prep.label, cfg.class_samples, rng)
+        with atomic_path(out / files["classlocs"]) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **locs)
+        counts = np.bincount(prep.label.ravel(), minlength=1)
+        meta["class_voxels"] = {str(i): int(c) for i, c in enumerate(counts) if c}
+    return {"case_id": cid, "files": files, "meta": meta}
+
+
+def _raw_spacing(case: CaseRef) -> tuple[float, float, float]:
+    from ..io.nifti import load_header
+
+    img = load_header(case.image)
+    orient, aff = canonical_orientation(img.affine, img.shape)
+    return spacing_zyx(aff)
+
+
+def _intensity_fingerprint(cases: list[CaseRef], progress: Progress, seed: int) -> dict:
+    """nnU-Net's CT fingerprint: foreground intensities' percentiles, mean and std (sampled)."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    progress.start("intensity fingerprint", len(cases))
+    for c in cases:
+        img = load_volume(c.image).array
+        lab = load_volume(c.label, dtype=None).array
+        fg = img[lab > 0]
+        if len(fg):
+            samples.append(rng.choice(fg, min(len(fg), 10000), replace=False))
+        progress.advance()
+    progress.stop()
+    if not samples:
+        raise LocsegError("no foreground voxels in any label: cannot compute the intensity fingerprint")
+    s = np.concatenate(samples).astype(np.float64)
+    return {"mean": float(s.mean()), "std": float(s.std()), "percentile_00_5": float(np.percentile(s, 0.5)),
+            "percentile_99_5": float(np.percentile(s, 99.5))}
+
+
+def _check_integrity(ds: Dataset, cfg: PreprocessConfig, progress: Progress) -> dict[str, str]:
+    """Run the dataset integrity check; errors stop the stage unless `skip_invalid`."""
+    try:
+        from ..datasets.integrity import check_dataset
+    except ImportError:  # integrity module not available in this build
+        return {}
+    report = check_dataset(ds, progress=progress, workers=cfg.workers)
+    invalid = report.invalid_cases()
+    if invalid and not cfg.skip_invalid:
+        first = next(p for p in report.problems if p.case_id in invalid and p.severity == "error")
+        more = f" (and {len(invalid) - 1} more invalid cases; see `locseg check`)" if len(invalid) > 1 else ""
+        raise LocsegError(first.line() + more + "; use --skip-invalid to go on without them")
+    return {cid: "; ".join(p.message for p in report.problems if p.case_id == cid) for cid in sorted(invalid)}
+
+
+def preprocess(data: str | Path, out: str | Path, cfg: PreprocessConfig, bpr: str | Path | None = None,
+               force: bool = False, progress: Progress | None = None) -> tuple[Manifest, bool]:
+    """Run the stage. Returns (manifest, did_work); cases already done are kept (resume)."""
+    progress = progress or NullProgress()
+    data = Path(data)
+    ds = open_dataset(data, cfg.dataset)
+    if cfg.location == "bpr" and bpr is None:
+        raise LocsegError("--location bpr needs --bpr DIR (a `locseg bpr score` output)")
+    excluded = {cid: "excluded by the preset/--exclude" for cid in cfg.exclude}
+    excluded.update(ds.skipped)
+    cases = [c for c in ds.cases if c.case_id not in excluded]
+    invalid = _check_integrity(Dataset(ds.root, ds.layout, ds.labels, cases, ds.modality, ds.name), cfg, progress)
+    excluded.update(invalid)
+    cases = [c for c in cases if c.case_id not in invalid]
+    if not cases:
+        raise LocsegError("no cases left to preprocess", data)
+    inputs = {"data": (data, folder_fingerprint(data))}
+    if bpr is not None:
+        inputs["bpr"] = (Path(bpr), folder_fingerprint(bpr))
+    with StageWriter("preprocess", out, config_dict(cfg), inputs, force) as w:
+        if w.up_to_date:
+            return w.keep_previous(), False
+        out = Path(out)
+        spacing = tuple(cfg.spacing)
+        if cfg.spacing_mode == "dataset-median":
+            spacing = tuple(float(v) for v in np.median([_raw_spacing(c) for c in cases], axis=0))
+        intensity = None
+        labelled = [c for c in cases if c.label is not None]
+        if cfg.normalization == "zscore":
+            intensity = _intensity_fingerprint(labelled, progress, cfg.seed)
+        jobs = []
+        for c in cases:
+            cfp = w.case_fingerprint([_case_inputs(c, cfg, data, bpr), list(spacing), intensity])
+            if not w.case_done(c.case_id, cfp):
+                jobs.append(({"cfg": cfg, "case": c, "out": str(out), "spacing": spacing, "intensity": intensity,
+                              "data": str(data), "bpr": str(bpr) if bpr else None, "seed": cfg.seed}, cfp))
+        progress.start("preprocess", len(cases))
+        progress.advance(len(cases) - len(jobs))
+        fps = {job["case"].case_id: cfp for job, cfp in jobs}
+        if cfg.workers > 1 and len(jobs) > 1:
+            with ProcessPoolExecutor(cfg.workers) as pool:
+                for res in pool.map(_process_case, [j for j, _ in jobs]):
+                    w.add_case(res["case_id"], res["files"], res["meta"], fps[res["case_id"]])
+                    progress.advance()
+        else:
+            for job, cfp in jobs:
+                res = _process_case(job)
+                w.add_case(res["case_id"], res["files"], res["meta"], cfp)
+                progress.advance()
+        progress.stop()
+        man = w.manifest
+        shapes = np.array([c["meta"]["shape"] for c in man.cases.values()])
+        median_shape = [int(v) for v in np.median(shapes, axis=0)]
+        ptvc = {name: float(np.prod(p) / np.prod(median_shape)) for name, p in PATCH_SETUPS.items()}
+        ids = sorted(cid for cid, c in man.cases.items() if c["meta"]["labelled"])
+        splits = kfold_splits(ids, cfg.folds, cfg.split_seed) if len(ids) >= 2 else []
+        write_json(out / "splits_final.json", splits)
+        extra = {"labels": {str(k): v for k, v in ds.labels.items()}, "spacing": list(spacing),
+                 "median_shape": median_shape, "ptvc": ptvc, "splits": splits, "intensity": intensity,
+                 "dataset": {"layout": ds.layout, "name": ds.name, "modality": ds.modality},
+                 "excluded": excluded}
+        return w.finish(extra), True

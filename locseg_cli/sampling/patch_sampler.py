@@ -1,0 +1,169 @@
+"""The patch sampler: class-balanced (or nnU-Net-style) random patches with location channels.
+
+Each batch is a pure function of (seed, rank, batch index): a run with a fixed seed is repeatable
+whatever the number of worker processes, and a resumed run continues the same stream by starting
+at the next batch index. Volumes are memory-mapped and opened lazily in each worker process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..errors import LocsegError
+from ..io.manifest import Manifest, case_path
+from ..io.nifti import load_volume
+from ..location import location_channels
+
+Sampling = Literal["class_balanced", "nnunet", "uniform"]
+
+
+@dataclass
+class PreprocessedCase:
+    case_id: str
+    image: np.ndarray  # memory-mapped (z, y, x) float32
+    label: np.ndarray | None  # memory-mapped uint8
+    location: list[np.ndarray]  # per-axis vectors
+    class_locations: dict[int, np.ndarray]  # class -> (n, 3) voxel positions
+    pad_value: float
+
+
+def load_preprocessed_case(pre: str | Path, manifest: Manifest, case_id: str, mmap: bool = True) -> PreprocessedCase:
+    """Open one case of a `preprocess` output (memory-mapped by default)."""
+    entry = manifest.cases.get(case_id)
+    if entry is None:
+        raise LocsegError(f"case {case_id!r} is not in this preprocessed dataset", pre)
+    files = entry["files"]
+    image = load_volume(case_path(pre, files["image"]), mmap=mmap).array
+    label = load_volume(case_path(pre, files["label"]), mmap=mmap, dtype=None).array if "label" in files else None
+    with np.load(case_path(pre, files["location"])) as z:
+        location = [z["axial"], z["coronal"], z["sagittal"]]
+    classlocs: dict[int, np.ndarray] = {}
+    if "classlocs" in files:
+        with np.load(case_path(pre, files["classlocs"])) as z:
+            classlocs = {int(k.split("_")[1]): z[k] for k in z.files}
+    pad = float(entry["meta"].get("pad_value", 0.0))
+    return PreprocessedCase(case_id, image, label, location, classlocs, pad)
+
+
+def crop_with_padding(volume: np.ndarray, start: Sequence[int], size: Sequence[int], fill: float) -> np.ndarray:
+    """`volume[start:start+size]` where the parts outside the volume are `fill`."""
+    out = np.full(tuple(size), fill, dtype=volume.dtype)
+    src, dst = [], []
+    for s, n, dim in zip(start, size, volume.shape):
+        a, b = max(s, 0), min(s + n, dim)
+        if b <= a:
+            return out
+        src.append(slice(a, b))
+        dst.append(slice(a - s, b - s))
+    out[tuple(dst)] = volume[tuple(src)]
+    return out
+
+
+class PatchSampler:
+    """Draws batches of (image, location, label) patches from a preprocessed dataset.
+
+    sampling:
+      class_balanced  every patch is centred on a voxel of a class drawn uniformly among the classes
+                      present in the case, background included (MONAI RandCropByLabelClassesd, as in
+                      the paper's code);
+      nnunet          a fraction `foreground_fraction` (nnU-Net: 33%) of each batch is centred on a
+                      random foreground class, the rest anywhere;
+      uniform         anywhere.
+    Patches are kept inside the volume where it is large enough; smaller volumes are padded.
+    """
+
+    def __init__(self, pre: str | Path, manifest: Manifest, case_ids: Sequence[str], patch_size: Sequence[int],
+                 batch_size: int, seed: int = 0, rank: int = 0, sampling: Sampling = "class_balanced",
+                 foreground_fraction: float = 0.33):
+        if not case_ids:
+            raise LocsegError("no training cases to sample from", pre)
+        self.pre = Path(pre)
+        self.manifest = manifest
+        self.case_ids = list(case_ids)
+        for cid in self.case_ids:
+            entry = manifest.cases.get(cid)
+            if entry is None or "label" not in entry["files"]:
+                raise LocsegError(f"case {cid!r} has no preprocessed label", pre)
+        self.patch_size = tuple(int(p) for p in patch_size)
+        shapes = [manifest.cases[c]["meta"]["shape"] for c in self.case_ids]
+        if all(all(p > s for p, s in zip(self.patch_size, shape)) for shape in shapes):
+            largest = max(shapes, key=lambda s: int(np.prod(s)))
+            raise LocsegError(f"patch {list(self.patch_size)} is larger than every volume (largest {largest}); "
+                              "use a smaller --patch-size", pre)
+        self.batch_size = int(batch_size)
+        self.seed, self.rank = int(seed), int(rank)
+        self.sampling = sampling
+        self.foreground_fraction = float(foreground_fraction)
+        self._cases: dict[str, PreprocessedCase] = {}
+
+    def _case(self, cid: str) -> PreprocessedCase:
+        if cid not in self._cases:  # opened lazily: each worker process maps its own files
+            self._cases[cid] = load_preprocessed_case(self.pre, self.manifest, cid)
+        return self._cases[cid]
+
+    def _centre(self, case: PreprocessedCase, rng: np.random.Generator, forced_fg: bool) -> np.ndarray:
+        classes = sorted(case.class_locations)
+        if self.sampling == "class_balanced":
+            cls = classes[rng.integers(len(classes))]
+        elif forced_fg and any(c != 0 for c in classes):
+            fg = [c for c in classes if c != 0]
+            cls = fg[rng.integers(len(fg))]
+        else:
+            return np.array([rng.integers(n) for n in case.image.shape])
+        locs = case.class_locations[cls]
+        return locs[rng.integers(len(locs))]
+
+    def _start(self, centre: np.ndarray, shape: Sequence[int]) -> list[int]:
+        start = []
+        for c, p, n in zip(centre, self.patch_size, shape):
+            s = int(c) - p // 2
+            s = min(max(s, 0), n - p) if n >= p else -((p - n) // 2)
+            start.append(s)
+        return start
+
+    def sample(self, rng: np.random.Generator, forced_fg: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        case = self._case(self.case_ids[rng.integers(len(self.case_ids))])
+        start = self._start(self._centre(case, rng, forced_fg), case.image.shape)
+        img = crop_with_padding(case.image, start, self.patch_size, case.pad_value)
+        lab = crop_with_padding(case.label, start, self.patch_size, 0)
+        loc = location_channels(case.location, start, self.patch_size)
+        return img, loc, lab
+
+    def batch(self, index: int) -> dict[str, np.ndarray]:
+        """Batch number `index` of this rank's stream: image (B,1,*P), location (B,3,*P), label (B,1,*P)."""
+        rng = np.random.default_rng([self.seed, self.rank, int(index)])
+        n_fg = int(round(self.foreground_fraction * self.batch_size)) if self.sampling == "nnunet" else 0
+        imgs, locs, labs = [], [], []
+        for i in range(self.batch_size):
+            img, loc, lab = self.sample(rng, forced_fg=i < n_fg)
+            imgs.append(img)
+            locs.append(loc)
+            labs.append(lab)
+        return {"image": np.stack(imgs)[:, None].astype(np.float32, copy=False),
+                "location": np.stack(locs), "label": np.stack(labs)[:, None].astype(np.int64)}
+
+
+class PatchBatches:
+    """A map-style torch dataset over batch indices (batch assembly happens in DataLoader workers)."""
+
+    def __init__(self, sampler: PatchSampler):
+        self.sampler = sampler
+
+    def __getitem__(self, index: int):
+        import torch
+
+        b = self.sampler.batch(index)
+        return {k: torch.from_numpy(v) for k, v in b.items()}
+
+    def loader(self, start: int, stop: int, workers: int = 0, prefetch: int = 4):
+        """A DataLoader yielding batches `start..stop-1` in order."""
+        import torch
+
+        return torch.utils.data.DataLoader(self, batch_size=None, sampler=range(start, stop), num_workers=workers,
+                                           prefetch_factor=prefetch if workers > 0 else None,
+                                           persistent_workers=False, pin_memory=False)

@@ -1,0 +1,60 @@
+"""Options of `locseg train`: the model's (inherited from `ModelConfig`) plus the protocol's."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ..config import stage_config
+from ..errors import LocsegError
+from ..models.config import ModelConfig
+
+
+@stage_config("train")
+class TrainConfig(ModelConfig):
+    # data
+    fold: int = 0  # cross-validation fold of the preprocessed splits; -1 = train on all cases
+    patch_size: tuple[int, int, int] = (32, 32, 32)
+    batch_size: int = 128  # patches per iteration (all ranks together)
+    sampling: Literal["class_balanced", "nnunet", "uniform"] = "class_balanced"
+    foreground_fraction: float = 0.33  # nnunet sampling only
+    # optimisation (nnU-Net v2 protocol, FACTS §4)
+    epochs: int = 1000
+    iterations_per_epoch: int = 250
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.99
+    nesterov: bool = True
+    weight_decay: float = 3e-5
+    poly_power: float = 0.9
+    grad_clip: float = 12.0
+    # validation and logging
+    val_every: int = 250  # iterations between full-volume validations (0 = only at the end)
+    val_cases: int | None = None  # validate on the first N cases of the fold (None = all)
+    val_overlap: float = 0.5
+    sw_batch_size: int = 4
+    log_every: int = 10
+    checkpoint_every: int = 250  # iterations between `last` checkpoints (paper: every 50 epochs)
+    # runtime
+    amp: bool = True  # autocast on CUDA (ignored on CPU)
+    amp_dtype: Literal["bf16", "fp16"] = "bf16"
+    compile: bool = False
+    workers: int = 2
+    seed: int = 0
+    device: str | None = None
+    threads: int | None = None  # torch CPU threads (None = torch's default)
+
+    @property
+    def total_iterations(self) -> int:
+        return self.epochs * self.iterations_per_epoch
+
+    def validate(self) -> None:
+        for name in ("epochs", "iterations_per_epoch", "batch_size"):
+            if getattr(self, name) < 1:
+                raise LocsegError(f"--{name.replace('_', '-')} must be at least 1")
+        if any(p < 16 or p % 16 for p in self.patch_size) or max(self.patch_size) < 32:
+            raise LocsegError(f"--patch-size must be multiples of 16 (the U-Net pools 4 times), at least one "
+                              f">= 32, got {list(self.patch_size)}")
+        if self.lr <= 0:
+            raise LocsegError(f"--lr must be positive, got {self.lr}")
+        if not 0 <= self.val_overlap < 1:
+            raise LocsegError(f"--val-overlap must be in [0, 1), got {self.val_overlap}")

@@ -1,0 +1,70 @@
+"""torchrun/DDP plumbing: which rank am I, and one place that starts and ends the process group."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def dist_info() -> DistInfo:
+    """Read the rank layout torchrun exports (single process when absent)."""
+    return DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
+                    int(os.environ.get("WORLD_SIZE", 1)))
+
+
+def resolve_device(requested: str | None, info: DistInfo) -> torch.device:
+    """cuda:<local_rank> under torchrun with CUDA, else the requested device (default: cuda if available)."""
+    from ..errors import LocsegError
+
+    if requested is None:
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(requested)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise LocsegError("--device cuda requested but CUDA is not available")
+        if info.enabled:
+            dev = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(dev)
+    return dev
+
+
+def init_process_group(info: DistInfo, device: torch.device) -> None:
+    if info.enabled and not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
+
+
+def destroy_process_group(info: DistInfo) -> None:
+    if info.enabled and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def broadcast(obj, info: DistInfo):
+    """Rank 0's `obj` on every rank."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        torch.distributed.barrier()

@@ -1,0 +1,250 @@
+"""The training loop: nnU-Net v2's protocol (SGD, poly, DiceCE, clip 12) on location-aware patches.
+
+Repeatable and resumable: batches are a function of (seed, rank, iteration) and the torch RNG is
+re-seeded from the same triple each iteration, so a run resumed from its `last` checkpoint ends
+bitwise equal to an uninterrupted one. Under torchrun each rank draws its own patches, DDP averages
+the gradients, and rank 0 alone writes checkpoints, metrics and the manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..config import config_dict
+from ..errors import LocsegError
+from ..io.atomic import atomic_path, write_text
+from ..io.manifest import StageWriter, read_manifest
+from ..models import build_model
+from ..progress import NullProgress, Progress
+from ..sampling import PatchBatches, PatchSampler
+from .checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, unwrap_model
+from .config import TrainConfig
+from .distributed import (
+    DistInfo,
+    barrier,
+    broadcast,
+    destroy_process_group,
+    dist_info,
+    init_process_group,
+    resolve_device,
+)
+from .validation import validate
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    did_work: bool
+    iterations: int
+    best_mean_dice: float | None
+
+
+def fold_cases(manifest, fold: int, pre: Path) -> tuple[list[str], list[str]]:
+    """(train ids, validation ids) of `fold`; fold -1 trains on every labelled case, no validation."""
+    labelled = sorted(cid for cid, c in manifest.cases.items() if c["meta"].get("labelled"))
+    if fold == -1:
+        return labelled, []
+    splits = manifest.extra.get("splits") or []
+    if not 0 <= fold < len(splits):
+        raise LocsegError(f"fold {fold} does not exist (the preprocessed data has {len(splits)} folds; "
+                          "use --fold -1 to train on all cases)", pre)
+    return list(splits[fold]["train"]), list(splits[fold]["val"])
+
+
+def lr_at(cfg: TrainConfig, iteration: int) -> float:
+    """nnU-Net's poly schedule, stepped per epoch."""
+    epoch = iteration // cfg.iterations_per_epoch
+    return cfg.lr * (1 - epoch / cfg.epochs) ** cfg.poly_power
+
+
+def _iteration_seed(cfg: TrainConfig, rank: int, iteration: int) -> int:
+    return (cfg.seed * 1_000_003 + rank * 7919 + iteration) % (2**63)
+
+
+def _make_optimizer(cfg: TrainConfig, params):
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                               weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _truncate_metrics(path: Path, iteration: int) -> None:
+    """Keep only the metric lines up to `iteration` (a resumed run rewrites what follows)."""
+    if not path.is_file():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["iteration"] <= iteration]
+    write_text(path, "".join(ln + "\n" for ln in keep))
+
+
+def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = False,
+          progress: Progress | None = None) -> TrainResult:
+    """Train `cfg.model` on fold `cfg.fold` of a preprocessed dataset; resumes an interrupted run."""
+    from monai.losses import DiceCELoss
+
+    progress = progress or NullProgress()
+    pre, out = Path(pre), Path(out)
+    info = dist_info()
+    manifest = read_manifest(pre, "preprocess")
+    labels = manifest.extra["labels"]
+    cfg = dataclasses.replace(cfg, out_channels=len(labels))
+    train_ids, val_ids = fold_cases(manifest, cfg.fold, pre)
+    if cfg.val_cases is not None:
+        val_ids = val_ids[: cfg.val_cases]
+    if cfg.batch_size % info.world_size:
+        raise LocsegError(f"--batch-size {cfg.batch_size} is not divisible by the {info.world_size} processes")
+    model = build_model(cfg)  # fails early on an unknown model name
+    device = resolve_device(cfg.device, info)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    sampler = PatchSampler(pre, manifest, train_ids, cfg.patch_size, cfg.batch_size // info.world_size,
+                           seed=cfg.seed, rank=info.rank, sampling=cfg.sampling,
+                           foreground_fraction=cfg.foreground_fraction)
+    init_process_group(info, device)
+    try:
+        return _train(pre, out, cfg, model, sampler, manifest, labels, train_ids, val_ids, device, info, force,
+                      progress, DiceCELoss)
+    finally:
+        destroy_process_group(info)
+
+
+def _train(pre, out, cfg, model, sampler, manifest, labels, train_ids, val_ids, device, info: DistInfo, force,
+           progress, DiceCELoss) -> TrainResult:
+    writer = None
+    config = config_dict(cfg)
+    inputs = {"pre": (pre, manifest.fingerprint)}
+    state = {"up_to_date": False, "start": 0, "checkpoint": None}
+    if info.is_main:
+        writer = StageWriter("train", out, config, inputs, force).__enter__()
+    try:
+        if info.is_main:
+            ckpt_path = out / CHECKPOINT_DIR / "last.pt"
+            if writer.up_to_date:
+                state["up_to_date"] = True
+            elif ckpt_path.is_file() and not force:
+                ck = load_checkpoint(ckpt_path)
+                if ck.get("fingerprint") == writer.fingerprint:
+                    state["start"], state["checkpoint"] = int(ck["iteration"]), str(ckpt_path)
+        state = broadcast(state, info)
+        if state["up_to_date"]:
+            best = writer.previous.extra.get("best_mean_dice") if writer else None
+            return TrainResult(out, False, cfg.total_iterations, best)
+        return _loop(pre, out, cfg, model, sampler, manifest, labels, train_ids, val_ids, device, info, writer,
+                     state, progress, DiceCELoss)
+    finally:
+        if writer is not None:
+            writer.__exit__(None, None, None)
+
+
+def _loop(pre, out, cfg, model, sampler, manifest, labels, train_ids, val_ids, device, info, writer, state,
+          progress, DiceCELoss) -> TrainResult:
+    model.to(device)
+    if info.enabled:
+        from ..models import convert_sync_batchnorm
+
+        model = convert_sync_batchnorm(model)
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = _make_optimizer(cfg, model.parameters())
+    use_amp = cfg.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if cfg.amp_dtype == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
+    start, best = state["start"], None
+    if state["checkpoint"]:
+        ck = load_checkpoint(Path(state["checkpoint"]), map_location=device)
+        unwrap_model(model).load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        if scaler is not None and ck.get("scaler"):
+            scaler.load_state_dict(ck["scaler"])
+        best = ck.get("best_mean_dice")
+    net = torch.compile(model) if cfg.compile else model
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False, squared_pred=True)
+    metrics_path = out / "metrics.jsonl"
+    ckpt_dir = out / CHECKPOINT_DIR
+    fingerprint = writer.fingerprint if writer else ""
+    if info.is_main:
+        _truncate_metrics(metrics_path, start)
+        write_text(out / "config.json", json.dumps(config_dict(cfg), indent=2) + "\n")
+    total = cfg.total_iterations
+    loader = PatchBatches(sampler).loader(start, total, workers=cfg.workers)
+    progress.start(f"train {cfg.model}", total)
+    progress.advance(start)
+    last_val = None
+    t_last, n_last = time.perf_counter(), 0
+    metrics_file = open(metrics_path, "a") if info.is_main else None
+    try:
+        for it, batch in enumerate(loader, start=start):
+            torch.manual_seed(_iteration_seed(cfg, info.rank, it))
+            lr = lr_at(cfg, it)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            img = batch["image"].to(device, non_blocking=True)
+            loc = batch["location"].to(device, non_blocking=True)
+            lab = batch["label"].to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                logits = net(img, loc)
+            loss = loss_fn(logits.float(), lab)
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"loss became {loss.item()} at iteration {it}; lower --lr or disable --amp")
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+            done = it + 1
+            n_last += img.shape[0] * max(info.world_size, 1)
+            fields = {"loss": float(loss.item()), "lr": lr}
+            if info.is_main and (done % cfg.log_every == 0 or done == total):
+                now = time.perf_counter()
+                rate = n_last / max(now - t_last, 1e-9)
+                t_last, n_last = now, 0
+                _log(metrics_file, {"iteration": done, "epoch": it // cfg.iterations_per_epoch, "loss": fields["loss"],
+                                    "lr": lr, "patches_per_s": rate})
+            is_val = val_ids and ((cfg.val_every and done % cfg.val_every == 0) or done == total)
+            if is_val:
+                if info.is_main:
+                    last_val = validate(unwrap_model(model), pre, manifest, val_ids, labels, cfg.patch_size,
+                                        cfg.val_overlap, cfg.sw_batch_size, device, amp=use_amp)
+                    _log(metrics_file, {"iteration": done, "val_dice": last_val["dice"],
+                                        "val_mean_dice": last_val["mean_dice"]})
+                    if best is None or last_val["mean_dice"] > best:
+                        best = last_val["mean_dice"]
+                        save_checkpoint(ckpt_dir / "best.pt", model, optimizer, scaler, done, best, fingerprint, cfg)
+                barrier(info)
+            if info.is_main and (done % cfg.checkpoint_every == 0 or done == total):
+                save_checkpoint(ckpt_dir / "last.pt", model, optimizer, scaler, done, best, fingerprint, cfg)
+            if last_val is not None:
+                fields["val_dice"] = last_val["mean_dice"]
+            progress.advance(1, **fields)
+    finally:
+        if metrics_file:
+            metrics_file.close()
+    progress.stop()
+    if info.is_main:
+        if not val_ids:  # nothing to choose from: the final weights are the best we know
+            with atomic_path(ckpt_dir / "best.pt") as tmp:
+                shutil.copyfile(ckpt_dir / "last.pt", tmp)
+        extra = {"labels": labels, "fold": cfg.fold, "train_cases": train_ids, "val_cases": val_ids,
+                 "best_mean_dice": best, "final_validation": last_val, "world_size": info.world_size,
+                 "device": str(device), "preprocess": {"config": manifest.config, "extra": {
+                     k: manifest.extra.get(k) for k in ("spacing", "intensity", "labels", "dataset")}}}
+        writer.finish(extra)
+    return TrainResult(out, True, total, best)
+
+
+def _log(f, record: dict) -> None:
+    f.write(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}) + "\n")
+    f.flush()
