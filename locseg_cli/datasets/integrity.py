@@ -21,6 +21,7 @@ from typing import Literal
 
 import nibabel as nib
 import numpy as np
+from nibabel.openers import ImageOpener
 
 from ..errors import LocsegError
 from ..progress import Progress
@@ -130,6 +131,7 @@ def check_case(case: CaseRef, labels: list[int], ct: bool = True, read_data: boo
         out.append(Problem(case.case_id, str(path), message, severity))
 
     image = _check_file(case.image, add, geometry=True, ct=ct)
+    image_geometry_ok = not any(p.severity == "error" for p in out)
     if image is not None and read_data:
         _check_image_data(case.image, image, add)
     if case.label is None:
@@ -141,7 +143,7 @@ def check_case(case: CaseRef, labels: list[int], ct: bool = True, read_data: boo
         shape_i, shape_l = _shape3(image), _shape3(label)
         if shape_i != shape_l:
             add(case.label, f"shape {_fmt_shape(shape_l)} differs from the image's {_fmt_shape(shape_i)}")
-        else:
+        elif image_geometry_ok:  # a broken image affine would make every label look displaced
             tol = AFFINE_TOLERANCE_VOXELS * min(_spacing(image.affine))
             moved = _grid_displacement(image.affine, label.affine, shape_i)
             if not np.isfinite(moved) or moved > tol:
@@ -192,7 +194,7 @@ def _check_file(path: Path, add, geometry: bool, ct: bool) -> nib.Nifti1Image | 
 
 def _check_geometry(path: Path, img: nib.Nifti1Image, add, ct: bool) -> None:
     # nibabel silently replaces zero or negative pixdim by 1 or its absolute value: check the raw header
-    pixdim = tuple(float(v) for v in img.header["pixdim"][1:4])
+    pixdim = tuple(float(v) for v in _raw_header(path, img)["pixdim"][1:4])
     if not all(np.isfinite(v) and v > 0 for v in pixdim):
         add(path, f"spacing {_fmt_spacing(pixdim)} mm: not positive")
         return
@@ -292,6 +294,12 @@ def _present_values(arr: np.ndarray) -> list[int]:
 
 
 # --- helpers ------------------------------------------------------------------------------------------
+
+def _raw_header(path: Path, img: nib.Nifti1Image) -> nib.Nifti1Header:
+    """The header as stored, without the fixes nibabel applies on load."""
+    with ImageOpener(str(path)) as f:
+        return type(img.header).from_fileobj(f, check=False)
+
 
 def _shape3(img: nib.Nifti1Image) -> tuple[int, int, int]:
     return tuple(int(s) for s in img.shape[:3])
