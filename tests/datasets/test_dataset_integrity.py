@@ -245,3 +245,14 @@ def test_check_command_exit_codes(tmp_path):
     assert bad.exit_code == 1
     assert "label value 9 not in the label table" in bad.output and "1 of 2 cases invalid" in bad.output
     assert runner.invoke(app, ["check", "--data", str(root / "missing")]).exit_code == 2
+
+
+def test_empty_axis(tmp_path):
+    case = _case(tmp_path, image=np.zeros((4, 0, 6), np.float32))
+    assert _lines(case) == [f"{case.image}: empty: shape (4, 0, 6)"]
+
+
+def test_non_finite_affine(tmp_path):
+    case = _case(tmp_path, ext=".nii")
+    _raw_header_edit(case.image, qform_code=0, sform_code=2, srow_x=[np.nan, 0, 0, 0])
+    assert _lines(case) == [f"{case.image}: affine has non-finite values"]
