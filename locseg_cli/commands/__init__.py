@@ -7,4 +7,7 @@ REGISTERED: list[tuple[str, str]] = [
     ("train", "train"),
     ("infer", "infer"),
     ("evaluate", "evaluate"),
+    ("atlas", "atlas"),
+    ("postprocess", "postprocess"),
+    ("bpr", "bpr"),
 ]
