@@ -9,5 +9,4 @@ REGISTERED: list[tuple[str, str]] = [
     ("evaluate", "evaluate"),
     ("atlas", "atlas"),
     ("postprocess", "postprocess"),
-    ("bpr", "bpr"),
 ]
