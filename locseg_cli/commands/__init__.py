@@ -9,4 +9,5 @@ REGISTERED: list[tuple[str, str]] = [
     ("evaluate", "evaluate"),
     ("atlas", "atlas"),
     ("postprocess", "postprocess"),
+    ("bpr", "bpr"),
 ]
