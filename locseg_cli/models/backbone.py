@@ -1,0 +1,112 @@
+"""MONAI BasicUNet, with hook points and optional location injection at every stage.
+
+Built from MONAI's own blocks with BasicUNet's module names, so with no injection its weights are
+interchangeable with `monai.networks.nets.BasicUNet` (a test checks they compute the same thing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from monai.networks.layers.factories import Conv, Pool
+from monai.networks.nets.basic_unet import TwoConv, UpCat
+from torch import Tensor, nn
+
+# The places a block can be inserted: the raw input, after the first conv block (the paper's
+# choice), after the last decoder block, on the logits.
+HOOK_POINTS = ("input", "first_block", "last_decoder", "logits")
+
+Hook = Callable[[str, Tensor], Tensor]
+
+_ACT = ("LeakyReLU", {"negative_slope": 0.1, "inplace": True})
+
+
+def norm_spec(norm: str) -> tuple:
+    """MONAI norm spec of a backbone norm name (instance norm with affine, as BasicUNet's default)."""
+    if norm == "instance":
+        return ("instance", {"affine": True})
+    if norm == "batch":
+        return ("batch", {})
+    raise ValueError(f"unknown backbone norm {norm!r}")
+
+
+class _Down(nn.Module):
+    """BasicUNet's `Down` (max-pool, two convs) that can also take location channels after pooling."""
+
+    def __init__(self, in_chns: int, out_chns: int, extra: int, norm: tuple, dropout: float) -> None:
+        super().__init__()
+        self.max_pooling = Pool["MAX", 3](kernel_size=2)
+        self.convs = TwoConv(3, in_chns + extra, out_chns, _ACT, norm, True, dropout)
+
+    def forward(self, x: Tensor, extra: Tensor | None = None) -> Tensor:
+        x = self.max_pooling(x)
+        if extra is not None:
+            x = torch.cat([x, extra], dim=1)
+        return self.convs(x)
+
+
+class UNetBackbone(nn.Module):
+    """BasicUNet(spatial_dims=3): LeakyReLU 0.1, max-pool down, deconv up, features f0..f5.
+
+    `inject_channels` > 0 adds that many channels to the input of every encoder and decoder block,
+    filled by `forward(..., levels=[...])` (the location at each resolution; CoordConv ref. 9).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, features: Sequence[int], norm: str = "instance",
+                 dropout: float = 0.0, inject_channels: int = 0) -> None:
+        super().__init__()
+        f = [int(v) for v in features]
+        if len(f) != 6:
+            raise ValueError(f"features needs six widths, got {features}")
+        nrm = norm_spec(norm)
+        e = int(inject_channels)
+        self.inject_channels = e
+        self.conv_0 = TwoConv(3, in_channels, f[0], _ACT, nrm, True, dropout)
+        self.down_1 = _Down(f[0], f[1], e, nrm, dropout)
+        self.down_2 = _Down(f[1], f[2], e, nrm, dropout)
+        self.down_3 = _Down(f[2], f[3], e, nrm, dropout)
+        self.down_4 = _Down(f[3], f[4], e, nrm, dropout)
+        self.upcat_4 = UpCat(3, f[4], f[3] + e, f[3], _ACT, nrm, True, dropout, "deconv")
+        self.upcat_3 = UpCat(3, f[3], f[2] + e, f[2], _ACT, nrm, True, dropout, "deconv")
+        self.upcat_2 = UpCat(3, f[2], f[1] + e, f[1], _ACT, nrm, True, dropout, "deconv")
+        self.upcat_1 = UpCat(3, f[1], f[0] + e, f[5], _ACT, nrm, True, dropout, "deconv", halves=False)
+        self.final_conv = Conv["conv", 3](f[5], out_channels, kernel_size=1)
+
+    def forward(self, x: Tensor, levels: Sequence[Tensor] | None = None, hook: Hook | None = None) -> Tensor:
+        """`levels[k]`: channels injected at resolution level k (0 = full); `hook(point, t)` may replace t."""
+        h = hook or _identity_hook
+        if self.inject_channels and (levels is None or len(levels) < 5):
+            raise ValueError("this backbone injects channels at every level: pass five `levels`")
+        lv: Sequence[Tensor | None] = levels if self.inject_channels else [None] * 5
+        x = h("input", x)
+        x0 = h("first_block", self.conv_0(x))
+        x1 = self.down_1(x0, lv[1])
+        x2 = self.down_2(x1, lv[2])
+        x3 = self.down_3(x2, lv[3])
+        x4 = self.down_4(x3, lv[4])
+        u4 = self.upcat_4(x4, _cat(x3, lv[3]))
+        u3 = self.upcat_3(u4, _cat(x2, lv[2]))
+        u2 = self.upcat_2(u3, _cat(x1, lv[1]))
+        u1 = h("last_decoder", self.upcat_1(u2, _cat(x0, lv[0])))
+        return h("logits", self.final_conv(u1))
+
+
+def _identity_hook(point: str, t: Tensor) -> Tensor:
+    return t
+
+
+def _cat(skip: Tensor, extra: Tensor | None) -> Tensor:
+    return skip if extra is None else torch.cat([skip, extra], dim=1)
+
+
+def location_pyramid(location: Tensor, levels: int = 5) -> list[Tensor]:
+    """The location channels at each resolution of the U-Net (2x average pooling, like the max-pool grid).
+
+    Average pooling of a linear coordinate gives the coordinate of the pooled cell's centre.
+    """
+    out = [location]
+    for _ in range(levels - 1):
+        out.append(F.avg_pool3d(out[-1], kernel_size=2))
+    return out
