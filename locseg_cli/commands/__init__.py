@@ -10,4 +10,5 @@ REGISTERED: list[tuple[str, str]] = [
     ("atlas", "atlas"),
     ("postprocess", "postprocess"),
     ("bpr", "bpr"),
+    ("models", "models"),
 ]
