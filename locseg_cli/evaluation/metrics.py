@@ -10,6 +10,7 @@ instead of silently skipped.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -71,10 +72,12 @@ def surface_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float],
     p = torch.from_numpy(np.ascontiguousarray(pred[box]))[None, None]
     r = torch.from_numpy(np.ascontiguousarray(ref[box]))[None, None]
     spacing = [float(s) for s in spacing]
-    nsd = compute_surface_dice(p, r, class_thresholds=[float(tolerance_mm)], include_background=True,
-                               spacing=spacing)
-    hd = compute_hausdorff_distance(p, r, include_background=True, percentile=float(percentile),
-                                    spacing=spacing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MONAI's deprecation notices about its own internals
+        nsd = compute_surface_dice(p, r, class_thresholds=[float(tolerance_mm)], include_background=True,
+                                   spacing=spacing)
+        hd = compute_hausdorff_distance(p, r, include_background=True, percentile=float(percentile),
+                                        spacing=spacing)
     return float(nsd.reshape(-1)[0]), float(hd.reshape(-1)[0])
 
 

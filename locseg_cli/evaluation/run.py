@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -80,9 +79,7 @@ def _evaluate_case(pred_path: Path, ref_path: Path, keys: dict[str, list[int]],
     pred = load_labels(pred_path)
     ref = load_labels(ref_path)
     check_same_grid(pred, ref, pred_path, ref_path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MONAI warns about empty masks; the conventions handle them
-        metrics = case_metrics(pred.array, ref.array, keys, ref.spacing, config)
+    metrics = case_metrics(pred.array, ref.array, keys, ref.spacing, config)
     return metrics, [float(s) for s in ref.spacing]
 
 
