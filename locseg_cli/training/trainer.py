@@ -100,6 +100,7 @@ def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = Fals
         val_ids = val_ids[: cfg.val_cases]
     if cfg.batch_size % info.world_size:
         raise LocsegError(f"--batch-size {cfg.batch_size} is not divisible by the {info.world_size} processes")
+    torch.manual_seed(cfg.seed)  # the initial weights are part of a repeatable run
     model = build_model(cfg)  # fails early on an unknown model name
     device = resolve_device(cfg.device, info)
     if cfg.threads:
@@ -149,7 +150,8 @@ def _loop(pre, out, cfg, model, sampler, manifest, labels, train_ids, val_ids, d
     if info.enabled:
         from ..models import convert_sync_batchnorm
 
-        model = convert_sync_batchnorm(model)
+        if device.type == "cuda":  # SyncBatchNorm exists on GPUs only; on CPU (gloo) each rank keeps its own
+            model = convert_sync_batchnorm(model)
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = _make_optimizer(cfg, model.parameters())

@@ -1,0 +1,86 @@
+"""The patch sampler: location equals the volume's at the patch position, seeded, class-balanced."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from locseg_cli.config import resolve_config
+from locseg_cli.errors import LocsegError
+from locseg_cli.io.manifest import read_manifest
+from locseg_cli.location import volume_location_channels
+from locseg_cli.preprocessing import PreprocessConfig, preprocess
+from locseg_cli.sampling import PatchSampler, load_preprocessed_case
+from locseg_cli.sampling.patch_sampler import crop_with_padding
+
+
+@pytest.fixture
+def pre(tiny_raw, tmp_path):
+    preprocess(tiny_raw, tmp_path / "pre", resolve_config(PreprocessConfig, None, {"spacing": "2,2,2", "folds": 2}))
+    return tmp_path / "pre"
+
+
+def _sampler(pre, **kw):
+    man = read_manifest(pre, "preprocess")
+    args = {"patch_size": (8, 8, 8), "batch_size": 6, "seed": 3}
+    args.update(kw)
+    return PatchSampler(pre, man, sorted(man.cases), **args), man
+
+
+def test_patch_location_is_the_volume_location_at_its_position(pre):
+    sampler, man = _sampler(pre, batch_size=1)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        case = sampler._case(sampler.case_ids[rng.integers(len(sampler.case_ids))])
+        centre = sampler._centre(case, rng, False)
+        start = sampler._start(centre, case.image.shape)
+        img = crop_with_padding(case.image, start, sampler.patch_size, case.pad_value)
+        full = volume_location_channels(case.location)
+        sl = tuple(slice(s, s + p) for s, p in zip(start, sampler.patch_size))
+        assert np.array_equal(img, np.asarray(case.image)[sl])
+        from locseg_cli.location import location_channels
+
+        assert np.array_equal(location_channels(case.location, start, sampler.patch_size), full[(slice(None),) + sl])
+
+
+def test_same_seed_same_batches_and_other_rank_differs(pre):
+    a, _ = _sampler(pre)
+    b, _ = _sampler(pre)
+    for i in (0, 5, 17):
+        ba, bb = a.batch(i), b.batch(i)
+        for k in ("image", "location", "label"):
+            assert np.array_equal(ba[k], bb[k])
+    c, _ = _sampler(pre, rank=1)
+    assert not np.array_equal(a.batch(0)["location"], c.batch(0)["location"])
+    assert not np.array_equal(a.batch(0)["location"], a.batch(1)["location"])
+
+
+def test_batch_shapes_and_dtypes(pre):
+    s, _ = _sampler(pre)
+    b = s.batch(0)
+    assert b["image"].shape == (6, 1, 8, 8, 8) and b["image"].dtype == np.float32
+    assert b["location"].shape == (6, 3, 8, 8, 8)
+    assert b["label"].shape == (6, 1, 8, 8, 8) and b["label"].dtype == np.int64
+
+
+def test_class_balanced_centres_cover_classes_evenly(pre):
+    s, man = _sampler(pre, patch_size=(1, 1, 1), batch_size=300)
+    counts = np.bincount(s.batch(0)["label"].ravel(), minlength=3)
+    assert counts.min() > 60  # ~100 each; uniform sampling would give the small blobs ~2% each
+
+
+def test_padding_beyond_small_volumes_and_loader(pre):
+    s, man = _sampler(pre, patch_size=(16, 16, 32), batch_size=2)
+    b = s.batch(0)
+    case = load_preprocessed_case(pre, man, s.case_ids[0])
+    assert b["image"].shape == (2, 1, 16, 16, 32)
+    assert (b["image"] == case.pad_value).any()
+    from locseg_cli.sampling import PatchBatches
+
+    batches = list(PatchBatches(s).loader(3, 5, workers=0))
+    assert len(batches) == 2 and np.array_equal(batches[0]["image"].numpy(), s.batch(3)["image"])
+
+
+def test_patch_larger_than_every_volume_is_refused(pre):
+    with pytest.raises(LocsegError, match="larger than every volume"):
+        _sampler(pre, patch_size=(256, 256, 256))
