@@ -8,12 +8,13 @@ An axial shift of s% adds s/100 to the axial channel only.
 """
 
 from .vectors import (
-                      apply_shift,
-                      location_channels,
-                      location_vectors,
-                      slice_location,
-                      volume_location_channels,
+    apply_shift,
+    axial_from_scores,
+    location_channels,
+    location_vectors,
+    slice_location,
+    volume_location_channels,
 )
 
-__all__ = ["location_vectors", "axial_from_scores", "slice_location", "location_channels", "volume_location_channels",
-           "apply_shift"]
+__all__ = ["location_vectors", "axial_from_scores", "slice_location", "location_channels",
+           "volume_location_channels", "apply_shift"]
