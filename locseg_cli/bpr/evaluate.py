@@ -51,7 +51,12 @@ def evaluate_scores(scores_dir: str | Path, data: str | Path, progress: Progress
         z = np.asarray(truth["z_world_mm"], dtype=np.float64)
         t = np.asarray(truth["scores"], dtype=np.float64)
         record = load_scores(scores_dir, cid)
-        pred = location_scores(record, z)
+        try:
+            pred = location_scores(record, z)
+        except LocsegError as exc:  # a case without usable scores counts as failed, not as a crash
+            per_case[cid] = {"error": str(exc), "slices": len(t)}
+            progress.advance(1)
+            continue
         raw = _unprocessed_at(record, z)
         per_case[cid] = {"location": _metrics(pred, t), "unprocessed": _metrics(raw, t), "slices": len(t),
                          "truth_range": [float(t.min()), float(t.max())],
@@ -63,7 +68,11 @@ def evaluate_scores(scores_dir: str | Path, data: str | Path, progress: Progress
     progress.stop()
     if not per_case:
         raise LocsegError("no case here has a ground-truth bodypos/<case>.json", data)
+    failed = sorted(c for c, m in per_case.items() if "error" in m)
+    if not pooled["truth"]:
+        raise LocsegError(f"no case has usable scores ({len(failed)} failed)", scores_dir)
     t = np.concatenate(pooled["truth"])
     return {"cases": per_case, "pooled": {"location": _metrics(np.concatenate(pooled["pred"]), t),
                                           "unprocessed": _metrics(np.concatenate(pooled["raw"]), t),
-                                          "slices": int(len(t)), "cases": len(per_case)}}
+                                          "slices": int(len(t)), "cases": len(per_case) - len(failed),
+                                          "failed": failed}}

@@ -55,15 +55,27 @@ def location_scores(record: dict[str, Any], z_world_mm: np.ndarray) -> np.ndarra
 
 
 def axial_location(record: dict[str, Any], z_world_mm: np.ndarray) -> np.ndarray:
-    """The axial location signal (score - 50) / 100 at world positions `z_world_mm` (float32)."""
+    """The axial location signal (score - 50) / 100 at world positions `z_world_mm` (float32).
+
+    A scan that lies wholly outside pelvis..eyes (fewer than two cleaned scores in 0..100) uses all
+    its finite cleaned scores the same way: interpolated inside, least-squares line outside.
+    """
     scores = np.asarray([np.nan if v is None else v for v in record["cleaned slice scores"]], dtype=np.float64)
     z = record_world_z(record)
-    try:
-        return axial_from_scores(z, scores, np.asarray(z_world_mm, dtype=np.float64))
-    except ValueError as exc:
-        raise LocsegError(f"body-part scores of case {record.get('case_id', '?')!r}: {exc} (the scan may lie "
-                          "outside the pelvis..eyes range); use --location volume for it") from None
-
+    query = np.asarray(z_world_mm, dtype=np.float64)
+    finite = np.isfinite(scores)
+    in_range = finite & (scores >= 0) & (scores <= 100)
+    if in_range.sum() >= 2 or finite.sum() < 2:
+        try:
+            return axial_from_scores(z, scores, query)
+        except ValueError as exc:
+            raise LocsegError(f"body-part scores of case {record.get('case_id', '?')!r}: {exc}") from None
+    # interpolation and the least-squares line commute with an affine map of the scores: map the
+    # finite scores onto 0..100, apply the one location rule, map back
+    lo = float(scores[finite].min())
+    k = 100.0 / max(float(scores[finite].max()) - lo, 1e-9)
+    mapped = axial_from_scores(z, (scores - lo) * k, query).astype(np.float64) * 100.0 + 50.0
+    return ((mapped / k + lo - 50.0) / 100.0).astype(np.float32)
 
 def record_summary(record: dict[str, Any]) -> dict[str, Any]:
     """The per-case figures kept in the manifest (and printed by the CLI)."""

@@ -216,7 +216,7 @@ def calibrate(raw_per_volume: dict[str, np.ndarray], volumes: list[TrainVolume])
     a, b = np.polyfit(r, t, 1, w=w)
     if not a > 0:
         raise LocsegError("landmark scores run against the learned order (pelvis above eyes?): check the "
-                          "landmark slice indices")
+                          "landmark slice indices, or train longer (--steps)")
     tmin, tmax = -b / a, (100.0 - b) / a
     slopes = []
     for v in volumes:

@@ -162,6 +162,9 @@ def _print_eval(summary: dict[str, Any]) -> None:
 
     table = Table("case", "slices", "MAE", "max err", "Spearman", "MAE unprocessed")
     for cid, m in summary["cases"].items():
+        if "error" in m:
+            table.add_row(cid, str(m["slices"]), "[red]failed[/]", "", "", m["error"][:60])
+            continue
         loc = m["location"]
         table.add_row(cid, str(m["slices"]), f"{loc['mae']:.2f}", f"{loc['max_abs_error']:.2f}",
                       f"{loc['spearman']:.4f}", f"{m['unprocessed']['mae']:.2f}")

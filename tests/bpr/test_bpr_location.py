@@ -54,6 +54,14 @@ def test_scores_above_100_are_replaced_by_the_line():
     np.testing.assert_allclose(location_scores(rec, top), 60 + 0.2 * top, atol=1e-6)
 
 
+def test_a_scan_wholly_above_the_range_uses_its_own_scores():
+    z = np.arange(0, 200, 10.0)
+    s = 105 + 0.1 * z  # head above the eyes: 105 .. 124
+    rec = _record(z, s)
+    q = np.array([-100.0, 55.0, 300.0])
+    np.testing.assert_allclose(location_scores(rec, q), 105 + 0.1 * q, atol=1e-4)
+
+
 def test_slice_order_of_the_record_does_not_matter():
     z = np.arange(0, 400, 4.0)
     s = 5 + 0.118 * z
@@ -68,7 +76,7 @@ def test_records_without_world_z_or_valid_slices_fail_with_one_line():
     with pytest.raises(LocsegError, match="--data"):
         axial_location(rec, np.zeros(3))
     with pytest.raises(LocsegError, match="valid"):
-        axial_location(_record([0, 1, 2], [np.nan, 150, 160]), np.zeros(3))
+        axial_location(_record([0, 1, 2], [np.nan, np.nan, 160]), np.zeros(3))
     with pytest.raises(LocsegError, match="z_world_mm"):
         axial_location(_record([0, 1], [1.0, 2.0, 3.0]), np.zeros(3))
 
