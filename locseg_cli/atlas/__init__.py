@@ -1,7 +1,8 @@
 """Per-class probability atlases with a dilation chosen on validation data (atlas masking)."""
 
+from ..lazy import lazy_exports
 from .config import AtlasConfig
-from .run import build_atlas
-from .store import Atlas
 
+__getattr__ = lazy_exports(__name__, {
+    "build_atlas": ".run", "Atlas": ".store"})
 __all__ = ["AtlasConfig", "Atlas", "build_atlas"]

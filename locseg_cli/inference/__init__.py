@@ -1,7 +1,8 @@
 """Location-aware sliding-window inference and the `infer` stage."""
 
+from ..lazy import lazy_exports
 from .config import InferConfig
-from .sliding_window import predict_volume
-from .stage import infer
 
-__all__ = ["predict_volume", "InferConfig", "infer"]
+__getattr__ = lazy_exports(__name__, {"predict_volume": ".sliding_window", "infer": ".stage",
+                                      "RunPredictor": ".predictor"})
+__all__ = ["predict_volume", "InferConfig", "infer", "RunPredictor"]

@@ -6,9 +6,14 @@ aligned with image axis a. Build them with `build_model(ModelConfig(model=...))`
 
 from __future__ import annotations
 
-from .base import LocationAwareModel, convert_sync_batchnorm, count_parameters
+from ..lazy import lazy_exports
 from .config import PAPER_FEATURES, ModelConfig
-from .registry import build_model, model_description, model_names, register_model
+
+# torch loads only when a model is built, not when a config is parsed
+__getattr__ = lazy_exports(__name__, {
+    "LocationAwareModel": ".base", "convert_sync_batchnorm": ".base", "count_parameters": ".base",
+    "build_model": ".registry", "model_description": ".registry", "model_names": ".registry",
+    "register_model": ".registry"})
 
 __all__ = ["LocationAwareModel", "ModelConfig", "PAPER_FEATURES", "build_model", "convert_sync_batchnorm",
            "count_parameters", "model_description", "model_names", "register_model"]

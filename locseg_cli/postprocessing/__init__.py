@@ -1,7 +1,8 @@
 """Filtering predictions: largest connected component, atlas masking, body-position range."""
 
-from .components import largest_component, mask_outside
+from ..lazy import lazy_exports
 from .config import METHODS, PostprocessConfig
-from .run import postprocess
 
+__getattr__ = lazy_exports(__name__, {
+    "largest_component": ".components", "mask_outside": ".components", "postprocess": ".run"})
 __all__ = ["PostprocessConfig", "METHODS", "largest_component", "mask_outside", "postprocess"]

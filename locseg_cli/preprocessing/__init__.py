@@ -5,8 +5,9 @@
 inference see exactly the same data. `CaseGeometry` maps arrays back to the raw geometry.
 """
 
+from ..lazy import lazy_exports
 from .config import PreprocessConfig
-from .geometry import CaseGeometry
-from .pipeline import PreparedCase, prepare_case, preprocess
 
+__getattr__ = lazy_exports(__name__, {"CaseGeometry": ".geometry", "PreparedCase": ".pipeline",
+                                      "prepare_case": ".pipeline", "preprocess": ".pipeline"})
 __all__ = ["PreprocessConfig", "CaseGeometry", "PreparedCase", "prepare_case", "preprocess"]

@@ -1,6 +1,7 @@
 """`locseg train`: the nnU-Net v2 protocol on location-aware patches, resumable, DDP-ready."""
 
+from ..lazy import lazy_exports
 from .config import TrainConfig
-from .trainer import TrainResult, train
 
+__getattr__ = lazy_exports(__name__, {"train": ".trainer", "TrainResult": ".trainer"})
 __all__ = ["TrainConfig", "train", "TrainResult"]
