@@ -2,6 +2,7 @@
 
 # (subcommand name, module under locseg_cli.commands), in pipeline order for `locseg --help`.
 REGISTERED: list[tuple[str, str]] = [
+    ("synth", "synth"),
     ("check", "check"),
     ("preprocess", "preprocess"),
     ("train", "train"),

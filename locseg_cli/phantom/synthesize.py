@@ -1,0 +1,161 @@
+"""`locseg synth` as a library call: generate the cohort in parallel and write it as a raw dataset
+(any layout `DatasetWriter` knows), plus per-case ground-truth body positions, a montage and the
+stage manifest. The dataset and the manifest share the output folder."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import config_dict
+from ..io.atomic import read_json, safe_join, write_json
+from ..io.manifest import MANIFEST, Manifest, StageWriter, case_path, fingerprint
+from ..io.nifti import load_header, load_volume
+from ..progress import Progress
+from .anatomy import LABELS, LANDMARK_SCORES
+from .config import SynthConfig
+
+BODYPOS_DIR = "bodypos"
+MONTAGE = "montage.png"
+# Options that change no case's content: left out of the per-case fingerprint, so changing them
+# (or adding cases) regenerates nothing that exists.
+_NOT_CASE_CONTENT = ("cases", "workers", "montage_cases", "name")
+
+
+def case_fingerprint(config: SynthConfig, index: int) -> str:
+    cfg = {k: v for k, v in config_dict(config).items() if k not in _NOT_CASE_CONTENT}
+    return fingerprint({"synth_case": cfg, "index": index, "generator": GENERATOR_VERSION})
+
+
+GENERATOR_VERSION = 1  # bump when the phantom changes, so existing outputs are regenerated
+
+
+def make_case(config: SynthConfig, index: int, out: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Generate case `index` and write its files under `out`; returns (case id, files, meta).
+
+    Runs in a worker process. The body position is read back from the written image's affine, so it
+    matches the file whatever reorientation the layout applied (KiTS23 stores axial-first)."""
+    from ..datasets.writers import DatasetWriter
+    from .generate import bodypos_from_affine, generate_case
+
+    case = generate_case(index, config)
+    writer = DatasetWriter(out, LABELS, layout=config.layout, name=config.name)
+    files = writer.write_case(case.case_id, case.image, case.label, case.affine)
+    img = load_header(safe_join(out, *Path(files["image"]).parts))
+    affine = np.asarray(img.affine, dtype=np.float64)
+    shape = tuple(int(s) for s in img.shape[:3])
+    bodypos = bodypos_from_affine(affine, shape, case.meta["table_z"], case.meta["mm_per_score"],
+                                  case.meta["z_marks"])
+    bodypos["case_id"] = case.case_id
+    bodypos["fov"] = case.meta["fov"]
+    rel = f"{BODYPOS_DIR}/{case.case_id}.json"
+    write_json(safe_join(out, BODYPOS_DIR, f"{case.case_id}.json"), bodypos)
+    from nibabel import orientations as nio
+
+    scores = bodypos["scores"]
+    meta = {
+        "shape": list(shape),
+        "spacing": bodypos["spacing_mm"],
+        "axcodes": list(nio.aff2axcodes(affine)),
+        "axial_axis": bodypos["axial_axis"],
+        "score_range": [round(float(min(scores)), 3), round(float(max(scores)), 3)],
+        "fov": case.meta["fov"],
+    }
+    return case.case_id, {**files, "bodypos": rel}, meta
+
+
+def _previous_files(out: Path) -> dict[str, set[str]]:
+    """Files each case had in an earlier run here (to remove those a new run no longer writes)."""
+    path = out / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        data = read_json(path)
+        return {cid: set(entry.get("files", {}).values()) for cid, entry in (data.get("cases") or {}).items()}
+    except Exception:  # an unreadable old manifest: StageWriter reports it
+        return {}
+
+
+def synthesize(config: SynthConfig, out: str | Path, progress: Progress | None = None,
+               force: bool = False) -> Manifest:
+    """Write the synthetic cohort to `out`; a rerun with the same config does nothing."""
+    progress = progress or Progress()
+    out = Path(out)
+    previous_files = _previous_files(out)
+    with StageWriter("synth", out, config_dict(config), {}, force) as w:
+        if w.up_to_date:
+            progress.log(f"up to date: {out}")
+            return w.keep_previous()
+        ids = config.case_ids
+        todo: list[tuple[int, str, str]] = []
+        fps = {}
+        for i, cid in enumerate(ids):
+            fps[cid] = case_fingerprint(config, i)
+            if not w.case_done(cid, fps[cid]):
+                todo.append((i, cid, fps[cid]))
+        progress.start("synth", total=len(ids))
+        progress.advance(len(ids) - len(todo))
+        for cid, files, meta in _run(config, todo, out):
+            w.add_case(cid, files, meta, fps[cid])
+            progress.advance(1, case=cid)
+        progress.stop()
+        _remove_stale(out, previous_files, w.manifest.cases)
+        from ..datasets.writers import DatasetWriter
+
+        DatasetWriter(out, LABELS, layout=config.layout, name=config.name).finish(ids)
+        extra: dict[str, Any] = {
+            "labels": {str(k): v for k, v in LABELS.items()},
+            "fov": config.fov,
+            "layout": config.layout,
+            "bodypos_dir": BODYPOS_DIR,
+            "landmark_scores": dict(LANDMARK_SCORES),
+        }
+        shown = ids[: config.montage_cases]
+        if shown:
+            progress.log(f"montage of {len(shown)} case(s): {out / MONTAGE}")
+            _montage(out, shown, w.manifest.cases)
+            extra["montage"] = MONTAGE
+        return w.finish(extra)
+
+
+def _run(config: SynthConfig, todo: list[tuple[int, str, str]], out: Path):
+    if not todo:
+        return
+    if config.workers <= 1 or len(todo) == 1:
+        for i, _, _ in todo:
+            yield make_case(config, i, str(out))
+        return
+    ctx = mp.get_context("spawn")  # the parent may hold threads (progress bars): never fork them
+    with ProcessPoolExecutor(max_workers=min(config.workers, len(todo)), mp_context=ctx) as pool:
+        futures = [pool.submit(make_case, config, i, str(out)) for i, _, _ in todo]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def _remove_stale(out: Path, previous: dict[str, set[str]], current: dict[str, dict]) -> None:
+    keep = {f for entry in current.values() for f in entry.get("files", {}).values()}
+    for files in previous.values():
+        for rel in files - keep:
+            try:
+                p = case_path(out, rel)
+            except Exception:
+                continue
+            if p.is_file():
+                p.unlink()
+
+
+def _montage(out: Path, case_ids: list[str], cases: dict[str, dict]) -> None:
+    from .montage import write_montage
+
+    shown = []
+    for cid in case_ids:
+        files = cases[cid]["files"]
+        img = load_volume(case_path(out, files["image"]), dtype=None)
+        lab = load_volume(case_path(out, files["label"]), dtype=None)
+        bodypos = read_json(case_path(out, files["bodypos"]))
+        shown.append((cid, img.array, lab.array, img.affine, bodypos))
+    write_montage(out / MONTAGE, shown, LABELS)

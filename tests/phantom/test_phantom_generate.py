@@ -1,0 +1,130 @@
+"""The phantom generator: determinism, labels, body positions, the location-ambiguity design."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from nibabel import orientations as nio
+
+from locseg_cli.config import resolve_config
+from locseg_cli.errors import LocsegError
+from locseg_cli.phantom import LABELS, LANDMARK_SCORES, SynthConfig, generate_case
+from locseg_cli.phantom.anatomy import LABEL_OF, LUMBAR
+
+COARSE = "5,4,4"  # z, y, x mm: tiny volumes, fast tests
+
+
+@pytest.fixture(scope="module")
+def case0():
+    return generate_case(0, SynthConfig(spacing=COARSE, orientation="fixed"))
+
+
+def canonical(case):
+    """(image, label) as canonical (z, y, x) = S, A, R arrays."""
+    t = nio.ornt_transform(nio.io_orientation(case.affine), nio.axcodes2ornt(("S", "A", "R")))
+    return nio.apply_orientation(case.image, t), nio.apply_orientation(case.label, t)
+
+
+def test_same_seed_same_case_other_seed_differs():
+    cfg = SynthConfig(spacing=COARSE, seed=3)
+    a, b = generate_case(1, cfg), generate_case(1, cfg)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.label, b.label)
+    assert np.array_equal(a.affine, b.affine) and a.bodypos == b.bodypos
+    c = generate_case(1, SynthConfig(spacing=COARSE, seed=4))
+    assert c.image.shape != a.image.shape or not np.array_equal(c.image, a.image)
+
+
+def test_image_is_ct_like(case0):
+    img, lab = canonical(case0)
+    assert case0.image.dtype == np.int16 and case0.label.dtype == np.uint8
+    assert img.min() >= -1024 and img.max() <= 3071
+    assert np.median(img[0]) < -900  # air around the body
+    means = {name: float(img[lab == v].mean()) for v, name in LABELS.items() if v and (lab == v).any()}
+    assert means["liver"] > 60 and means["spleen"] > 60
+    assert means["L3"] > 180  # bone
+    assert means["aorta"] > means["liver"]  # contrast-enhanced blood
+    assert means["bladder"] < 40  # urine
+    assert means["right_kidney"] > means["liver"] - 40
+
+
+def test_labels_present_and_in_table(case0):
+    values = set(np.unique(case0.label).tolist())
+    assert values <= set(LABELS)
+    for name in ("liver", "spleen", "right_kidney", "left_kidney", "aorta", "inferior_vena_cava", "stomach",
+                 "pancreas", "bladder", "esophagus", *LUMBAR):
+        assert LABEL_OF[name] in values, name
+    assert sorted(LABELS) == list(range(len(LABELS))) and LABELS[0] == "background"
+
+
+def test_body_position_is_monotonic_and_has_the_bpr_slope(case0):
+    bp = case0.bodypos
+    k = bp["axial_axis"]
+    assert len(bp["scores"]) == case0.image.shape[k] == len(bp["z_world_mm"])
+    s = np.asarray(bp["scores"])
+    z = np.asarray(bp["z_world_mm"])
+    ds = np.diff(s)
+    assert np.all(ds > 0) or np.all(ds < 0)
+    slope = np.polyfit(z, s, 1)[0]
+    assert 0.118 / 1.08 < slope < 0.118 / 0.92  # score per mm, patient height varies
+    assert s.min() < 0 and s.max() > 70  # below the pelvis to the neck
+    marks = bp["landmarks"]
+    for name in ("pelvis_start", "femur_end", "L5", "L3", "L1", "Th12", "liver_end", "lung_start"):
+        assert name in marks, name
+    order = sorted(marks, key=lambda n: marks[n]["score"])
+    idx = [marks[n]["index"] for n in order]
+    sign = np.sign(s[-1] - s[0])
+    assert all(sign * (b - a) >= 0 for a, b in zip(idx, idx[1:]))
+    for name in ("pelvis_start", "femur_end", "L5", "L3", "L1", "Th12"):
+        assert marks[name]["score"] == pytest.approx(LANDMARK_SCORES[name], abs=0.5), name
+        assert s[marks[name]["index"]] == pytest.approx(marks[name]["score"], abs=0.6), name
+    assert marks["lung_start"]["score"] == pytest.approx(LANDMARK_SCORES["lung_start"], abs=3.0)
+    assert marks["liver_end"]["score"] == pytest.approx(LANDMARK_SCORES["liver_end"], abs=2.0)
+
+
+def test_vertebrae_stack_in_order_at_their_levels(case0):
+    _, lab = canonical(case0)
+    bp = case0.bodypos
+    s = np.asarray(bp["scores"])  # orientation fixed: R,A,S -> stored axis 2 is the axial one, increasing
+    centres = []
+    for name in LUMBAR:
+        zs = np.nonzero((lab == LABEL_OF[name]).any(axis=(1, 2)))[0]
+        centres.append(s[int(round(zs.mean()))])
+    assert centres == sorted(centres, reverse=True)  # L1 highest
+    assert np.allclose(np.diff(centres), -4.0, atol=1.0)  # evenly spaced, identical pitch
+
+
+def test_left_and_right_kidneys_look_alike_on_their_sides(case0):
+    """The two kidneys (and adrenals) are drawn alike: about equal size, each on its own side."""
+    img, lab = canonical(case0)
+    r, lft = lab == LABEL_OF["right_kidney"], lab == LABEL_OF["left_kidney"]
+    assert abs(int(r.sum()) - int(lft.sum())) < 0.25 * r.sum()
+    ra, la = lab == LABEL_OF["right_adrenal"], lab == LABEL_OF["left_adrenal"]
+    assert ra.any() and la.any()
+    xr = np.nonzero(r.any(axis=(0, 1)))[0]
+    xl = np.nonzero(lft.any(axis=(0, 1)))[0]
+    assert xr.mean() > xl.mean()  # canonical x increases toward the patient's right
+
+
+def test_varying_fov_crops_differ():
+    cfg = SynthConfig(spacing="6,6,6", fov="varying", cases=6, seed=1)
+    ranges = {tuple(np.round([min(c.bodypos["scores"]), max(c.bodypos["scores"])], 0))
+              for c in (generate_case(i, cfg) for i in range(6))}
+    assert len(ranges) >= 4
+    lows = [r[0] for r in ranges]
+    assert max(lows) - min(lows) > 10
+
+
+def test_orientations_vary_including_axial_first():
+    cfg = SynthConfig(spacing="8,8,8", cases=12, seed=2)
+    codes = {tuple(nio.aff2axcodes(generate_case(i, cfg).affine)) for i in range(12)}
+    assert len(codes) >= 3
+    assert any(c[0] in ("I", "S") for c in codes)
+
+
+def test_bad_options_are_user_errors():
+    with pytest.raises(LocsegError):
+        resolve_config(SynthConfig, None, {"spacing": "bogus"})
+    with pytest.raises(LocsegError):
+        resolve_config(SynthConfig, None, {"layout": "nope"})
+    with pytest.raises(LocsegError):
+        resolve_config(SynthConfig, None, {"cases": 0})
