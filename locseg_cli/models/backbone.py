@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from monai.networks.layers.factories import Conv, Pool
+from monai.networks.layers.factories import Conv
 from monai.networks.nets.basic_unet import TwoConv, UpCat
 from torch import Tensor, nn
 
@@ -32,12 +32,39 @@ def norm_spec(norm: str) -> tuple:
     raise ValueError(f"unknown backbone norm {norm!r}")
 
 
+class _MaxPool2(torch.autograd.Function):
+    """2x max-pooling that keeps only the argmax indices for backward, not its input.
+
+    Same values and gradients as `F.max_pool3d(x, 2)`; not holding the input means a block inserted
+    before the encoder (LocBAM) adds no full-resolution tensor to what backward keeps.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        y, idx = F.max_pool3d(x, kernel_size=2, return_indices=True)
+        ctx.save_for_backward(idx)
+        ctx.size = x.shape[2:]
+        return y
+
+    @staticmethod
+    def backward(ctx, gy: Tensor) -> Tensor:
+        (idx,) = ctx.saved_tensors
+        return F.max_unpool3d(gy.contiguous(), idx, kernel_size=2, output_size=ctx.size)
+
+
+class MaxPool2(nn.Module):
+    """Module form of `_MaxPool2` (BasicUNet's `max_pooling`)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _MaxPool2.apply(x)
+
+
 class _Down(nn.Module):
     """BasicUNet's `Down` (max-pool, two convs) that can also take location channels after pooling."""
 
     def __init__(self, in_chns: int, out_chns: int, extra: int, norm: tuple, dropout: float) -> None:
         super().__init__()
-        self.max_pooling = Pool["MAX", 3](kernel_size=2)
+        self.max_pooling = MaxPool2()
         self.convs = TwoConv(3, in_chns + extra, out_chns, _ACT, norm, True, dropout)
 
     def forward(self, x: Tensor, extra: Tensor | None = None) -> Tensor:

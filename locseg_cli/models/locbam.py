@@ -119,8 +119,13 @@ def gate_fusion(x: Tensor, g0: Tensor, g1: Tensor, g2: Tensor, weight: Tensor, b
 
 
 def _slab_depth(x: Tensor) -> int:
-    _, c, d, h, w = x.shape
-    budget = _CPU_SLAB_ELEMENTS if x.device.type == "cpu" else _GPU_SLAB_ELEMENTS
+    return _slab_depth_of(x.shape, x.device)
+
+
+def _slab_depth_of(shape: torch.Size | tuple[int, ...], device: torch.device) -> int:
+    """Axial slices per slab: as many as fit the element budget, at least one."""
+    _, c, d, h, w = shape
+    budget = _CPU_SLAB_ELEMENTS if device.type == "cpu" else _GPU_SLAB_ELEMENTS
     return max(1, min(d, budget // max(1, c * h * w)))
 
 
@@ -228,8 +233,7 @@ class _AxisMeans(torch.autograd.Function):
         g1 = (g1 / (d * wd)) if g1 is not None else torch.zeros(bsz, c, h, dtype=dtype, device=device)
         g2 = (g2 / (d * h)) if g2 is not None else torch.zeros(bsz, c, wd, dtype=dtype, device=device)
         gx = torch.empty(ctx.shape, dtype=dtype, device=device)
-        step = max(1, min(d, (_CPU_SLAB_ELEMENTS if device.type == "cpu" else _GPU_SLAB_ELEMENTS)
-                          // max(1, c * h * wd)))
+        step = _slab_depth_of(ctx.shape, device)
         for i in range(bsz):
             plane = (g1[i].view(c, 1, h, 1) + g2[i].view(c, 1, 1, wd))  # (c, 1, h, w), small
             for d0 in range(0, d, step):

@@ -198,3 +198,32 @@ def test_no_sync_batchnorm_outside_ddp():
     assert convert_sync_batchnorm(model) is model
     assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6, 4), (1, 2, 7, 5, 9)])
+def test_encoder_max_pool_matches_torch(shape):
+    from locseg_cli.models.backbone import _MaxPool2
+
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_MaxPool2.apply, (x,))
+    torch.testing.assert_close(_MaxPool2.apply(x), torch.nn.functional.max_pool3d(x, 2), rtol=0, atol=0)
+
+
+def _saved_bytes(model: torch.nn.Module, image: torch.Tensor, loc: torch.Tensor) -> int:
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor):
+        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(image, loc)
+    return sum(seen.values())
+
+
+def test_fused_locbam_keeps_at_most_one_percent_more_for_backward_than_baseline():
+    image, loc = _inputs(32, batch=1)
+    kept = {fused: _saved_bytes(_build("locbam", locbam_fused=fused).train(), image, loc) for fused in (True, False)}
+    base = _saved_bytes(_build("baseline").train(), image, loc)
+    assert kept[True] <= 1.01 * base
+    assert kept[False] >= 1.10 * base  # the straightforward form keeps the 3C concat
