@@ -41,6 +41,7 @@ _A = np.array([125, 132, 140, 143, 140, 132, 128, 130, 132, 135, 138, 134, 95, 4
 _BANT = np.array([80, 82, 85, 82, 78, 80, 86, 92, 92, 90, 84, 78, 60, 45, 43], dtype=np.float64)
 _BPOST = np.array([88, 88, 88, 88, 88, 88, 88, 88, 88, 88, 88, 86, 66, 46, 44], dtype=np.float64)
 _SPINE_DEPTH = np.array([55, 55, 55, 55, 55, 55, 55, 55, 48, 42, 40, 40, 36, 30, 30], dtype=np.float64)
+_BACK_MUSCLE = np.array([0, 0, 0, 0, 0, 0, 0, 0, 4, 18, 24, 22, 12, 2, 0], dtype=np.float64)  # shoulder girdle
 _NECK = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.7, 0.45, 0.4], dtype=np.float64)
 
 FIXED_FOV_JITTER = 1.5
@@ -144,9 +145,10 @@ class Canvas:
         w, d = p.width, p.depth
         self.A = np.interp(s, _S, _A).astype(np.float32) * w
         self.Bant = np.interp(s, _S, _BANT).astype(np.float32) * d
-        self.Bpost = np.interp(s, _S, _BPOST).astype(np.float32) * d
+        self.back = np.interp(s, _S, _BACK_MUSCLE).astype(np.float32)  # posterior wall muscle, inward
+        self.Bpost = np.interp(s, _S, _BPOST).astype(np.float32) * d - self.back
         neck = np.interp(s, _S, _NECK).astype(np.float32)
-        self.spine_y = (-self.Bpost + p.fat * 0.6 * neck + np.interp(s, _S, _SPINE_DEPTH) * np.sqrt(d)).astype(
+        self.spine_y = (-np.interp(s, _S, _BPOST).astype(np.float32) * d + p.fat * 0.6 * neck + np.interp(s, _S, _SPINE_DEPTH) * np.sqrt(d)).astype(
             np.float32)
         self.neck = neck
 
@@ -158,8 +160,8 @@ class Canvas:
             return float(np.interp(s, _S, _A) * w)
         if name == "Bant":
             return float(np.interp(s, _S, _BANT) * d)
-        if name == "Bpost":
-            return float(np.interp(s, _S, _BPOST) * d)
+        if name == "Bpost":  # inner boundary of the back wall
+            return float(np.interp(s, _S, _BPOST) * d - np.interp(s, _S, _BACK_MUSCLE))
         if name == "spine_y":
             neck = float(np.interp(s, _S, _NECK))
             return float(-np.interp(s, _S, _BPOST) * d + self.p.fat * 0.6 * neck
@@ -185,43 +187,80 @@ def _body(c: Canvas, rng: np.random.Generator) -> None:
     g, p = c.g, c.p
     X, Y = g.X, g.Y
     neck = c.neck[:, None, None]
+    back = c.back[:, None, None]
     t_lat = (p.fat + p.muscle) * neck
     t_ant = (p.fat + p.fat_anterior + p.muscle) * neck
-    t_post = (0.6 * p.fat + p.muscle) * neck
+    t_post = (0.6 * p.fat + p.muscle) * neck + back
     A_out = c.A[:, None, None] + t_lat
     Ba = c.Bant[:, None, None] + t_ant
     Bp = c.Bpost[:, None, None] + t_post
-    power = 2.0 + 0.5 * neck  # boxier torso, round neck
     front = Y >= 0
-    Bsemi = np.where(front, Ba, Bp)
     ax = np.abs(X) / A_out
-    ay = np.abs(Y) / Bsemi
-    r = (ax ** power + ay ** power) ** (1.0 / power)
+    ay = np.abs(Y) / np.where(front, Ba, Bp)
+    # superellipse radius: power 2.5 (boxy torso) computed as x*x*sqrt(x), power 2 (round) in the neck
+    r = np.empty_like(ax)
+    torso = c.neck >= 0.9
+    for sel, power in ((torso, 2.5), (~torso, 2.0)):
+        if not sel.any():
+            continue
+        a, b = ax[sel], ay[sel]
+        if power == 2.5:
+            r[sel] = (a * a * np.sqrt(a) + b * b * np.sqrt(b)) ** 0.4
+        else:
+            r[sel] = np.sqrt(a * a + b * b)
     rho = np.sqrt(X * X + Y * Y)
-    depth = rho * (1.0 / np.maximum(r, 1e-3) - 1.0)  # mm from the skin, along the ray from the centre
     cos2 = (X * X) / np.maximum(rho * rho, 1e-3)
-    t_loc = t_lat * cos2 + np.where(front, t_ant, t_post) * (1.0 - cos2)
-    muscle_loc = p.muscle * neck
+    _thighs(c, X, Y, r, rho, A_out, Ba, Bp)
+    depth = rho * (1.0 / np.maximum(r, 1e-3) - 1.0)  # mm from the skin, along the ray from the centre
+    sin2 = 1.0 - cos2
+    t_loc = t_lat * cos2 + np.where(front, t_ant, t_post) * sin2
+    muscle_loc = p.muscle * neck + np.where(front, 0.0, back * sin2)
     inside = r < 1.0
     c.depth = depth
     c.cavity_depth = (depth - t_loc).astype(np.float32)
     c.wall_inner = (t_loc - muscle_loc)  # depth where the muscle layer starts
     everything = (slice(None),) * 3
-    c.paint(everything, inside, -105.0 + 8.0 * smooth_field(rng, (g.z, g.y, g.x), 25.0))
+    texture = smooth_field(rng, (g.z, g.y, g.x), 22.0)
+    c.paint(everything, inside, -105.0 + 8.0 * texture)
     c.paint(everything, inside & (depth < 2.0), 25.0)
     c.paint(everything, inside & (depth >= c.wall_inner) & (c.cavity_depth < 0), 52.0)
     c.cavity = inside & (c.cavity_depth >= 0)
     # cavity default: visceral/mediastinal fat in the trunk, muscle in the neck
-    fat = -95.0 + 10.0 * smooth_field(rng, (g.z, g.y, g.x), 15.0)
-    neck_tissue = np.broadcast_to(neck < 0.9, c.hu.shape)
-    c.paint(everything, c.cavity, np.where(neck_tissue, 45.0, fat))
-    # table under the patient: flat (not deformed), symmetric
-    y_top = float(np.min(-(c.Bpost + t_post[:, 0, 0]))) - 3.0 * g.margin / 3.0
+    neck_tissue = np.broadcast_to((neck < 0.9) | (c.score_of_slice < 0.5)[:, None, None], c.hu.shape)
+    c.paint(everything, c.cavity, np.where(neck_tissue, 45.0, -92.0 - 10.0 * texture))
+    # table under the patient: flat (not deformed), symmetric, just below the back
+    y_top = float(np.min(-(c.Bpost + t_post[:, 0, 0]))) - 2.0
     yy = g.y[None, :, None]
     table = (yy < y_top) & (yy > y_top - 14.0) & (np.abs(g.x[None, None, :]) < 220.0) & ~inside
     shell = table & ((yy > y_top - 2.5) | (yy < y_top - 11.5))
     c.paint(everything, table, -550.0)
     c.paint(everything, shell, 250.0)
+
+
+def _thighs(c: Canvas, X, Y, r, rho, A_out, Ba, Bp) -> None:
+    """Below the pelvis the body splits into two thighs: replace the torso's superellipse radius
+    (and the ray length) there by the nearer thigh's, in place."""
+    low = np.nonzero(c.score_of_slice < 2.0)[0]
+    if low.size == 0:
+        return
+    sl = slice(int(low[0]), int(low[-1]) + 1)
+    shrink = np.clip((2.0 - c.score_of_slice[sl]) / 5.0, 0.0, 1.0)[:, None, None].astype(np.float32)
+    Xs, Ys = X[sl], Y[sl]
+    a_out = A_out[sl] if A_out.shape[0] > 1 else A_out
+    xt = 0.5 * a_out
+    at = (0.5 - 0.07 * shrink) * a_out
+    bt = 0.47 * (Ba[sl] + Bp[sl]) * (1.0 - 0.1 * shrink)
+    yc = 0.5 * (Ba[sl] - Bp[sl])
+    best_r = r[sl] / np.maximum(1.0 - 0.8 * shrink, 0.05)
+    best_rho = rho[sl]
+    for side in (1.0, -1.0):
+        dx, dy = Xs - side * xt, Ys - yc
+        rt = np.sqrt((dx / at) ** 2 + (dy / bt) ** 2)
+        take = rt < best_r
+        best_r = np.where(take, rt, best_r)
+        best_rho = np.where(take, np.sqrt(dx * dx + dy * dy), best_rho)
+    r[sl] = best_r
+    rho[sl] = best_rho
 
 
 def _muscles(c: Canvas) -> None:
@@ -280,14 +319,15 @@ def _bowel(c: Canvas, rng: np.random.Generator, dome_low: float) -> None:
         return
     X, Y, Z = g.coords(box)
     lines = (g.z[box[0]], g.y[box[1]], g.x[box[2]])
-    f1 = smooth_field(rng, lines, 20.0)
+    f1 = smooth_field(rng, lines, 16.0)
     f2 = smooth_field(rng, lines, 30.0)
     sy = c.spine_y[box[0]][:, None, None]
     keep = c.cavity[box] & ~((np.abs(X) < 75) & (Y < sy + 12))
-    loops = keep & (f1 > -0.1)
-    c.paint(box, loops, 38.0 * p.contrast + 6.0 * f2)
-    lumen = keep & (f1 > 0.75)
-    c.paint(box, lumen, np.where(f2 > 0.9, -880.0, 12.0 + 8.0 * f1))
+    loops = keep & (f1 > -0.15)
+    c.paint(box, loops, 55.0 * p.contrast + 6.0 * f2)  # enhancing bowel wall
+    lumen = keep & (f1 > 0.3)
+    content = np.where(f2 > 1.0, -880.0, np.where(f2 < -0.8, 5.0 + 25.0 * f1, 18.0 + 10.0 * f1))
+    c.paint(box, lumen, content)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -327,7 +367,7 @@ def _chest(c: Canvas, rng: np.random.Generator) -> None:
     apex = (((np.abs(X) - 0.45 * A) / (0.58 * A)) ** 2 + (Y / Bm) ** 2
             + ((Z - apex_c) / (z(LANDMARK_SCORES["lung_end"]) - apex_c)) ** 2) < 1.0
     mediastinum = ((np.abs(X + 8) < 24) & (Y > sy + 15)) | ((np.abs(X) < 32) & (Y >= sy - 22) & (Y <= sy + 15)) \
-        | ((np.abs(X) < 55) & (Y < sy - 22))
+        | ((np.abs(X) < 75) & (Y < sy - 22))
     lung = (cav > 9.0) & (Z > dome + 2.0) & ((Z < apex_c) | apex) & ~mediastinum
     lines = (g.z[box[0]], g.y[box[1]], g.x[box[2]])
     f1 = smooth_field(rng, lines, 11.0)
@@ -342,14 +382,16 @@ def _chest(c: Canvas, rng: np.random.Generator) -> None:
     c.chest_box, c.dome_box = box, dome
     # heart on the central diaphragm, left of the midline
     hs = p.organ_scale["heart"]
-    ctr = (-0.12 * c.at("A", z(58)), 0.28 * c.at("Bant", z(58)), z(58.3)) + p.jitter["heart"] * (1, 1, 0.5)
-    semi = (54 * hs * p.width, 42 * hs, 48 * hs)
+    semi = (56 * hs * p.width, 44 * hs, 50 * hs)
+    ctr = (-0.14 * c.at("A", z(58)), c.at("spine_y", z(58)) + 36 + semi[1], z(58.3)) + p.jitter["heart"] * (1, 0.3, 0.5)
     r = ellipsoid_r(X, Y, Z, ctr, semi)
     above = Z > dome - 2.0
     c.paint(box, (r < 1.1) & (r >= 1.0) & above & (cav > 0), -85.0)
     c.paint(box, (r < 1.0) & above, 95.0 * p.contrast)
-    chamber = (r < 0.78) & above & (np.abs((X - ctr[0]) + 0.3 * (Y - ctr[1])) > 4.0)
-    c.paint(box, chamber, 165.0 * p.contrast)
+    # four chambers: an interventricular septum running obliquely, atria behind the ventricles
+    u = (X - ctr[0]) + 0.6 * (Y - ctr[1])
+    chamber = (r < 0.8) & above & (np.abs(u) > 5.0) & (np.abs((Y - ctr[1]) + 0.25 * (X - ctr[0]) + 8) > 3.0)
+    c.paint(box, chamber, np.where(u < 0, 170.0, 150.0) * p.contrast)
     # trachea and main bronchi
     ty = c.at("spine_y", z(66)) + 42
     pts = [(0, ty, z(92)), (0, ty, z(64.5))]
@@ -426,16 +468,17 @@ def _organs(c: Canvas, rng: np.random.Generator) -> dict[str, float]:
     _ellipsoid_paint(c, gc, (14 * gs, 16 * gs, 34 * gs), 12.0, L["gallbladder"], tilt=0.5)
     # spleen: posterolateral left, its lower pole at the same height as the liver's back
     ss = p.organ_scale["spleen"]
-    semi_s = (0.18 * A38 * ss, 0.34 * Bm * ss, 50 * ss)
+    semi_s = (0.22 * A38 * ss, 0.36 * Bm * ss, 50 * ss)
     sz = max(z(48.5), z_cut + semi_s[2] * 0.98)
     sc = (-0.64 * A38 + p.jitter["spleen"][0], -0.42 * Bm + p.jitter["spleen"][1], sz)
     box = g.box((sc[0] - 60, sc[0] + 60), (sc[1] - 70, sc[1] + 70), (sc[2] - 60, sc[2] + 60))
     if box is not None:
         X, Y, Z = g.coords(box)
         m = ellipsoid_r(X, Y, Z, sc, semi_s, tilt_yz=0.4) < 1.0
-        m &= ellipsoid_r(X, Y, Z, (sc[0] + 1.1 * semi_s[0], sc[1] + 0.6 * semi_s[1], sc[2]),
+        m &= ellipsoid_r(X, Y, Z, (sc[0] + 1.45 * semi_s[0], sc[1] + 0.6 * semi_s[1], sc[2]),
                          (semi_s[0] * 0.9, semi_s[1] * 0.8, semi_s[2] * 1.2)) > 1.0
-        m &= (c.cavity_depth[box] > 1.0) & (Z < _dome(c, X, Y) - 1.5) & (Z > z_cut)
+        # the lung's posterior recess lies behind and beside the spleen: let it reach above the dome
+        m &= (c.cavity_depth[box] > 1.0) & (Z < _dome(c, X, Y) + 30.0) & (Z > z_cut)
         c.paint(box, m, 112.0 * ct + 4.0 * texture(box), L["spleen"])
     # stomach: fundus under the left dome, body and antrum crossing forward to the right; gas in front
     st = p.organ_scale["stomach"]
@@ -482,7 +525,7 @@ def _organs(c: Canvas, rng: np.random.Generator) -> dict[str, float]:
         kc = (side * 0.70 * A38 + j[0], sy + 8 + j[1], zk[side])
         _kidney(c, kc, semi_k, lab_k, ct)
         ac = (side * (0.70 * A38 - 30.0) + j[0], sy + 22 + j[1], zk[side] + semi_k[2] + 8.0)
-        for off, semi, tilt in (((0, 0, 0), (3.2, 13.0, 12.0), 0.5), ((0, -7, -3), (3.2, 9.0, 14.0), -0.45)):
+        for off, semi, tilt in (((0, 0, 0), (4.0, 13.0, 12.0), 0.5), ((0, -7, -3), (4.0, 9.0, 14.0), -0.45)):
             _ellipsoid_paint(c, (ac[0] + off[0], ac[1] + off[1], ac[2] + off[2]), semi, 42.0 * ct, lab_a, tilt=tilt)
     # bladder behind the pubic symphysis
     bs = p.organ_scale["bladder"]
@@ -546,6 +589,10 @@ def _kidney(c: Canvas, ctr, semi, label: int, ct: float) -> None:
     c.paint(box, hilum, -70.0, 0)
 
 
+def Z_of(c: Canvas, box: Box) -> np.ndarray:  # noqa: N802 (the Z coordinate array, like X, Y, Z)
+    return c.g.Z[box]
+
+
 def _vessels(c: Canvas) -> None:
     p = c.p
     z = p.z
@@ -569,7 +616,7 @@ def _vessels(c: Canvas) -> None:
     res = _tube_paint(c, epts, (8, 8.5, 8.5, 8.5, 9), 42.0 * ct, L["esophagus"], clip="cavity")
     if res is not None:
         box, sd = res
-        c.paint(box, (sd < -6.0) & c.cavity[box], -900.0, None)
+        c.paint(box, (sd < -7.0) & c.cavity[box] & (Z_of(c, box) > p.z(60)), -900.0, None)
     # iliac arteries and veins (unlabelled)
     for side in (1.0, -1.0):
         pts = [(-12, sy + 30, z(29.5)), (side * 50 * p.width, sy + 34, z(20)), (side * 72 * p.width, 22, z(6)),
@@ -674,7 +721,7 @@ def _ribs(c: Canvas, name: str, zc: float, sy: float, f: float) -> None:
     Ba, Bp = c.at("Bant", zc) + 2.0, c.at("Bpost", zc) + 2.0
     power = 2.5
     phi_end = {11: 1.75, 12: 1.3}.get(n, 2.55)
-    drop = 30.0 + 3.0 * min(n, 10)
+    drop = {11: 30.0, 12: 22.0}.get(n, 30.0 + 3.0 * n)
     phis = np.linspace(0.55, phi_end, 7)
     for side in (1.0, -1.0):
         pts = [(side * 18 * f, sy - 4 * f, zc + 6), (side * 40 * f, sy - 30 * f, zc + 4)]
@@ -684,9 +731,7 @@ def _ribs(c: Canvas, name: str, zc: float, sy: float, f: float) -> None:
             rho = 1.0 / ((abs(dx) / A) ** power + (abs(dy) / B) ** power) ** (1.0 / power)
             frac = k / (len(phis) - 1)
             pts.append((side * rho * dx, rho * dy, zc - drop * frac ** 1.3))
-        res = _tube_paint_bone(c, pts, 5.2 * max(f, 0.8))
-        if res is None:
-            continue
+        _tube_paint_bone(c, pts, 4.3 * max(f, 0.8), shell=1.5)
 
 
 def _tube_paint_bone(c: Canvas, pts, radius: float, label: int = 0, shell: float = 1.8,
@@ -736,7 +781,7 @@ def _pelvis(c: Canvas, centres: dict[str, float]) -> dict[str, float]:
             continue
         X, Y, Z = g.coords(box)
         r = ellipsoid_r(X, Y, Z, ctr, semi)
-        sd = np.maximum((r - 1.0) * 70.0, -((r - 1.0) * 70.0 + 7.5))  # a 7.5 mm thick shell
+        sd = np.maximum((r - 1.0) * 70.0, -((r - 1.0) * 70.0 + 6.0))  # a 6 mm thick shell
         keep = (side * X > 36 * w) & (Z > crest - 70 - 0.4 * 70) & (Y > sy - 42) & (Y < sy + 74)
         _bone(c, box, np.where(keep, sd, 1.0), 0, shell=1.8, clip=c.depth[box] > 2.0)
     # hips: femoral head (top = femur_end), neck, trochanter, shaft; acetabulum; pubis; ischium
@@ -764,7 +809,7 @@ def _pelvis(c: Canvas, centres: dict[str, float]) -> dict[str, float]:
         tub = (side * 56 * w, -34.0, 12.0)
         _tube_paint_bone(c, [(side * 70 * w, 6.0, zh - 2), (side * 22, ysym, z(4.5)), (side * 4, ysym, z(4.0))], 8.5)
         _tube_paint_bone(c, [(side * 80 * w, -14.0, zh - 10), tub], 12.0)
-        _tube_paint_bone(c, [tub, (side * 10, ysym - 6, z(2.5))], 7.0)
+        _tube_paint_bone(c, [tub, (side * 12, ysym - 6, z(4.5))], 7.0)
     found["pelvis_bottom"] = 0.0
     return found
 
@@ -786,13 +831,14 @@ def _upper_skeleton(c: Canvas) -> None:
                (side * 135 * p.width, -20.0, z(77.5))]
         _tube_paint_bone(c, pts, 7.5, shell=2.0)
         # scapula: a thin plate behind the upper ribs
-        ctr = (side * 110 * p.width, -c.at("Bpost", z(66)) + 8, z(66))
+        ctr = (side * 105 * p.width, -c.at("Bpost", z(66)) - 14, z(66))
         box = c.g.box((ctr[0] - 60, ctr[0] + 60), (ctr[1] - 30, ctr[1] + 30), (ctr[2] - 80, ctr[2] + 80))
         if box is not None:
             X, Y, Z = c.g.coords(box)
             r = ellipsoid_r(X, Y, Z, ctr, (45, 40, 75))
-            plate = (r < 1.0) & (np.abs((Y - ctr[1]) + 0.35 * side * (X - ctr[0])) < 3.5)
-            _bone(c, box, np.where(plate, -2.0, 1.0), 0, shell=3.0, clip=c.depth[box] > 2.0)
+            plate = (r < 1.0) & (np.abs((Y - ctr[1]) + 0.35 * side * (X - ctr[0])) < 3.0)
+            plate &= (c.cavity_depth[box] < -6.0) & (c.depth[box] >= c.wall_inner[box] + 2.0)
+            _bone(c, box, np.where(plate, -2.0, 1.0), 0, shell=3.0)
 
 
 # --------------------------------------------------------------------------------------------------
