@@ -195,45 +195,46 @@ def predict_raw(model: torch.nn.Module, slices: np.ndarray, device: str = "cpu",
 
 
 def calibrate(raw_per_volume: dict[str, np.ndarray], volumes: list[TrainVolume]) -> dict[str, Any]:
-    """Map raw scores to 0..100 from the landmark slices; expected slope; look-up table."""
-    per_name: dict[str, list[float]] = {}
-    target: dict[str, float] = {}
+    """Map raw scores to 0..100 from the landmark slices; expected slope; look-up table.
+
+    A least-squares line raw = c * target + d over every landmark slice (targets may differ from
+    case to case, as the synthetic cohort's do), inverted: with only pelvis_start (0) and eyes_end
+    (100) it maps each landmark's mean raw score exactly onto its target, as bpreg does.
+    """
+    names, raws, targets = [], [], []
     for v in volumes:
         for name, idx, score in v.landmarks:
-            per_name.setdefault(name, []).append(float(raw_per_volume[v.case_id][idx]))
-            if name in target and abs(target[name] - score) > 1e-6:
-                raise LocsegError(f"landmark {name!r} has different target scores in different cases "
-                                  f"({target[name]} and {score})")
-            target[name] = score
-    if len({round(t, 6) for t in target.values()}) < 2:
+            names.append(name)
+            raws.append(float(raw_per_volume[v.case_id][idx]))
+            targets.append(float(score))
+    t, r = np.asarray(targets), np.asarray(raws)
+    if len(np.unique(np.round(t, 6))) < 2:
         raise LocsegError("need landmark slices with at least two different target scores (e.g. pelvis_start "
                           "and eyes_end) in the training cases: give --landmarks FILE or use the synthetic "
                           "cohort's bodypos/ files")
-    names = sorted(per_name)
-    r = np.array([np.mean(per_name[n]) for n in names])
-    t = np.array([target[n] for n in names])
-    w = np.sqrt([len(per_name[n]) for n in names])
-    a, b = np.polyfit(r, t, 1, w=w)
-    if not a > 0:
+    c, d = np.polyfit(t, r, 1)
+    if not c > 0:
         raise LocsegError("landmark scores run against the learned order (pelvis above eyes?): check the "
                           "landmark slice indices, or train longer (--steps)")
-    tmin, tmax = -b / a, (100.0 - b) / a
+    tmin, tmax = float(d), float(c * 100.0 + d)
     slopes = []
     for v in volumes:
         s = transform_scores(raw_per_volume[v.case_id], tmin, tmax)
         slope, _ = fit_line(np.arange(len(s)) * v.z_spacing, s)
         if np.isfinite(slope):
             slopes.append(slope)
-    slope_mean = float(np.mean(slopes))
+    mapped = transform_scores(r, tmin, tmax)
     table = reference_lookup_table()
-    for n in names:
-        vals = transform_scores(np.array(per_name[n]), tmin, tmax)
-        table[n] = {"mean": float(vals.mean()), "std": float(vals.std()), "count": len(vals), "source": "training"}
-    residual = a * r + b - t
-    return {"transform_min": float(tmin), "transform_max": float(tmax), "slope_mean": slope_mean,
-            "slope_std": float(np.std(slopes)), "lookup_table": table,
-            "landmark_residual": {n: float(x) for n, x in zip(names, residual)},
-            "landmark_spread": {n: table[n]["std"] for n in names}}
+    spread, error = {}, {}
+    for n in sorted(set(names)):
+        sel = np.array([x == n for x in names])
+        table[n] = {"mean": float(mapped[sel].mean()), "std": float(mapped[sel].std()), "count": int(sel.sum()),
+                    "source": "training"}
+        spread[n] = float((mapped[sel] - t[sel]).std())  # spread around each case's own target
+        error[n] = float((mapped[sel] - t[sel]).mean())
+    return {"transform_min": tmin, "transform_max": tmax, "slope_mean": float(np.mean(slopes)),
+            "slope_std": float(np.std(slopes)), "lookup_table": table, "landmark_residual": error,
+            "landmark_spread": spread}
 
 
 def train_regressor(data: str | Path, out: str | Path, cfg: BprTrainConfig, landmarks_file: str | Path | None = None,

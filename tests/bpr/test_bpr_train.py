@@ -138,3 +138,25 @@ def test_cli_train_score_eval(trained, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["bpr", "score", "--model", str(raw), "--data", str(raw), "--out", str(tmp_path / "s2")])
     assert e.value.code == 2
+
+
+def test_calibration_maps_landmark_means_like_bpreg():
+    from locseg_cli.bpr.train import TrainVolume, calibrate
+
+    empty = np.zeros((5, 2, 2), np.float16)
+    vols = [TrainVolume("a", empty, 10.0, [("pelvis_start", 0, 0.0), ("eyes_end", 4, 100.0)]),
+            TrainVolume("b", empty, 10.0, [("pelvis_start", 1, 0.0), ("eyes_end", 3, 100.0)])]
+    raw = {"a": np.array([1.0, 2, 3, 4, 9]), "b": np.array([0.0, 3.0, 5, 7, 8])}
+    cal = calibrate(raw, vols)
+    # pelvis_start raws 1 and 3 (mean 2) -> 0; eyes_end raws 9 and 7 (mean 8) -> 100
+    assert cal["transform_min"] == pytest.approx(2.0) and cal["transform_max"] == pytest.approx(8.0)
+    assert cal["lookup_table"]["pelvis_start"]["mean"] == pytest.approx(0.0, abs=1e-9)
+    assert cal["landmark_spread"]["eyes_end"] == pytest.approx(100 / 6)  # raws 7, 9: +-1 raw unit
+    # per-case targets (the synthetic cohort's landmark scores vary with the patient)
+    vols2 = [TrainVolume("a", empty, 10.0, [("kidney", 1, 30.0), ("L1", 3, 40.0)]),
+             TrainVolume("b", empty, 10.0, [("kidney", 1, 34.0), ("L1", 2, 42.0)])]
+    raw2 = {"a": np.array([0.0, 3.0, 0, 4.0, 0]), "b": np.array([0.0, 3.4, 4.2, 0, 0])}
+    cal2 = calibrate(raw2, vols2)  # raw = score / 10 exactly
+    assert cal2["transform_min"] == pytest.approx(0.0, abs=1e-9)
+    assert cal2["transform_max"] == pytest.approx(10.0)
+    assert max(cal2["landmark_spread"].values()) < 1e-9
