@@ -87,6 +87,7 @@ class Patient:
     axcodes: tuple[str, str, str]
     table_z: float
     centre_xy: tuple[float, float]
+    crest_dz: float = 0.0  # iliac crest height against the spine (at L4, or nearer L3/L5)
 
     def z(self, score: float) -> float:
         return float(score) * self.mm_per_score
@@ -102,7 +103,9 @@ def sample_patient(rng: np.random.Generator, config: SynthConfig) -> Patient:
     organs = ("liver", "spleen", "kidney", "stomach", "bladder", "pancreas", "heart", "gallbladder", "femur")
     organ_scale = {k: float(u(0.88, 1.12)) for k in organs}
     jitter = {k: rng.normal(0.0, 5.0, size=3) for k in organs + ("kidney_r", "kidney_l")}
-    kidney_dz = tuple(float(np.clip(rng.normal(0.0, 7.0), -14.0, 14.0)) for _ in range(2))
+    # kidney heights vary by up to about half a vertebra either way, independently per side, so a
+    # kidney does not pin the level of the vertebra beside it
+    kidney_dz = tuple(float(np.clip(rng.normal(0.0, 10.0), -20.0, 20.0)) for _ in range(2))
     spacing_opt = parse_spacing(config.spacing)
     if len(spacing_opt) == 3 and not isinstance(spacing_opt[0], tuple):
         spacing = tuple(float(s) for s in spacing_opt)
@@ -129,6 +132,7 @@ def sample_patient(rng: np.random.Generator, config: SynthConfig) -> Patient:
         cortex_hu=float(u(650, 900)), organ_scale=organ_scale, jitter=jitter, kidney_dz=kidney_dz,
         fov_scores=(float(fov[0]), float(fov[1])), fov_kind=kind, spacing=spacing, axcodes=axcodes,
         table_z=float(u(-900, -300)), centre_xy=(float(u(-12, 12)), float(u(-10, 10))),
+        crest_dz=float(u(-15.0, 15.0)),
     )
 
 
@@ -229,7 +233,8 @@ def _body(c: Canvas, rng: np.random.Generator) -> None:
     neck_tissue = np.broadcast_to((neck < 0.9) | (c.score_of_slice < 0.5)[:, None, None], c.hu.shape)
     c.paint(everything, c.cavity, np.where(neck_tissue, 45.0, -92.0 - 10.0 * texture))
     # table under the patient: flat (not deformed), symmetric, just below the back
-    y_top = float(np.min(-(c.Bpost + t_post[:, 0, 0]))) - 2.0
+    body_y = np.where(inside, Y, np.float32(1e4))
+    y_top = float(body_y.min()) - 1.0 if inside.any() else float(g.y[0])
     yy = g.y[None, :, None]
     table = (yy < y_top) & (yy > y_top - 14.0) & (np.abs(g.x[None, None, :]) < 220.0) & ~inside
     shell = table & ((yy > y_top - 2.5) | (yy < y_top - 11.5))
@@ -323,9 +328,9 @@ def _bowel(c: Canvas, rng: np.random.Generator, dome_low: float) -> None:
     f2 = smooth_field(rng, lines, 30.0)
     sy = c.spine_y[box[0]][:, None, None]
     keep = c.cavity[box] & ~((np.abs(X) < 75) & (Y < sy + 12))
-    loops = keep & (f1 > -0.15)
+    loops = keep & (f1 > 0.2)
     c.paint(box, loops, 55.0 * p.contrast + 6.0 * f2)  # enhancing bowel wall
-    lumen = keep & (f1 > 0.3)
+    lumen = keep & (f1 > 0.55)
     content = np.where(f2 > 1.0, -880.0, np.where(f2 < -0.8, 5.0 + 25.0 * f1, 18.0 + 10.0 * f1))
     c.paint(box, lumen, content)
 
@@ -366,8 +371,10 @@ def _chest(c: Canvas, rng: np.random.Generator) -> None:
     apex_c = z(62.0)
     apex = (((np.abs(X) - 0.45 * A) / (0.58 * A)) ** 2 + (Y / Bm) ** 2
             + ((Z - apex_c) / (z(LANDMARK_SCORES["lung_end"]) - apex_c)) ** 2) < 1.0
-    mediastinum = ((np.abs(X + 8) < 24) & (Y > sy + 15)) | ((np.abs(X) < 32) & (Y >= sy - 22) & (Y <= sy + 15)) \
-        | ((np.abs(X) < 75) & (Y < sy - 22))
+    # mediastinum and paravertebral gutters as rounded shapes (the lungs wrap around them)
+    mediastinum = (((X + 8) / 26) ** 2 + ((Y - sy - 70) / 75) ** 2 < 1.0) \
+        | ((X / 38) ** 2 + ((Y - sy - 8) / 30) ** 2 < 1.0) \
+        | ((X / 70) ** 2 + ((Y - sy + 34) / 30) ** 2 < 1.0)
     lung = (cav > 9.0) & (Z > dome + 2.0) & ((Z < apex_c) | apex) & ~mediastinum
     lines = (g.z[box[0]], g.y[box[1]], g.x[box[2]])
     f1 = smooth_field(rng, lines, 11.0)
@@ -388,10 +395,19 @@ def _chest(c: Canvas, rng: np.random.Generator) -> None:
     above = Z > dome - 2.0
     c.paint(box, (r < 1.1) & (r >= 1.0) & above & (cav > 0), -85.0)
     c.paint(box, (r < 1.0) & above, 95.0 * p.contrast)
-    # four chambers: an interventricular septum running obliquely, atria behind the ventricles
-    u = (X - ctr[0]) + 0.6 * (Y - ctr[1])
-    chamber = (r < 0.8) & above & (np.abs(u) > 5.0) & (np.abs((Y - ctr[1]) + 0.25 * (X - ctr[0]) + 8) > 3.0)
-    c.paint(box, chamber, np.where(u < 0, 170.0, 150.0) * p.contrast)
+    # chambers: a thick-walled left ventricle (left, behind), the right ventricle as a crescent in
+    # front of it, the atria at the back; blood brighter than myocardium
+    sx, sy_h, sz_h = semi
+    lv = ellipsoid_r(X, Y, Z, (ctr[0] - 0.28 * sx, ctr[1] - 0.05 * sy_h, ctr[2] - 0.1 * sz_h),
+                     (0.36 * sx, 0.42 * sy_h, 0.55 * sz_h)) < 1.0
+    lv_wall = ellipsoid_r(X, Y, Z, (ctr[0] - 0.28 * sx, ctr[1] - 0.05 * sy_h, ctr[2] - 0.1 * sz_h),
+                          (0.36 * sx + 9, 0.42 * sy_h + 9, 0.55 * sz_h + 9)) < 1.0
+    rv = (ellipsoid_r(X, Y, Z, (ctr[0] + 0.22 * sx, ctr[1] + 0.3 * sy_h, ctr[2] - 0.15 * sz_h),
+                      (0.5 * sx, 0.45 * sy_h, 0.5 * sz_h)) < 1.0) & ~lv_wall
+    atria = (ellipsoid_r(X, Y, Z, (ctr[0] + 0.1 * sx, ctr[1] - 0.55 * sy_h, ctr[2] + 0.35 * sz_h),
+                         (0.7 * sx, 0.3 * sy_h, 0.4 * sz_h)) < 1.0) & ~lv_wall
+    blood = (lv | rv | atria) & (r < 0.93) & above
+    c.paint(box, blood, (160.0 + 10.0 * lv) * p.contrast)
     # trachea and main bronchi
     ty = c.at("spine_y", z(66)) + 42
     pts = [(0, ty, z(92)), (0, ty, z(64.5))]
@@ -720,7 +736,7 @@ def _ribs(c: Canvas, name: str, zc: float, sy: float, f: float) -> None:
     A = c.at("A", zc) - 2.0
     Ba, Bp = c.at("Bant", zc) + 2.0, c.at("Bpost", zc) + 2.0
     power = 2.5
-    phi_end = {11: 1.75, 12: 1.3}.get(n, 2.55)
+    phi_end = {11: 1.6, 12: 1.15}.get(n, 2.55)  # floating ribs are short
     drop = {11: 30.0, 12: 22.0}.get(n, 30.0 + 3.0 * n)
     phis = np.linspace(0.55, phi_end, 7)
     for side in (1.0, -1.0):
@@ -772,17 +788,18 @@ def _pelvis(c: Canvas, centres: dict[str, float]) -> dict[str, float]:
             sd = d if sd is None else np.minimum(sd, d)
         _bone(c, box, sd, 0, shell=2.0, clip=c.depth[box] > 2.0)
     # iliac wings: the lateral half of an ellipsoidal shell, crest at pelvis_end
-    crest = z(LANDMARK_SCORES["pelvis_end"])
+    crest = z(LANDMARK_SCORES["pelvis_end"]) + p.crest_dz
+    found["pelvis_end"] = crest
     for side in (1.0, -1.0):
-        ctr = (side * 30 * w, sy + 18, crest - 70)
-        semi = (100 * w, 72, 70)
+        ctr = (side * 30 * w, sy + 18, crest - 70 - p.crest_dz)
+        semi = (100 * w, 72, 70 + p.crest_dz)
         box = g.box((ctr[0] - 110 * w, ctr[0] + 110 * w), (sy - 60, sy + 95), (z(11), crest + 3))
         if box is None:
             continue
         X, Y, Z = g.coords(box)
         r = ellipsoid_r(X, Y, Z, ctr, semi)
         sd = np.maximum((r - 1.0) * 70.0, -((r - 1.0) * 70.0 + 6.0))  # a 6 mm thick shell
-        keep = (side * X > 36 * w) & (Z > crest - 70 - 0.4 * 70) & (Y > sy - 42) & (Y < sy + 74)
+        keep = (side * X > 36 * w) & (Z > ctr[2] - 28.0) & (Y > sy - 42) & (Y < sy + 74)
         _bone(c, box, np.where(keep, sd, 1.0), 0, shell=1.8, clip=c.depth[box] > 2.0)
     # hips: femoral head (top = femur_end), neck, trochanter, shaft; acetabulum; pubis; ischium
     fs = p.organ_scale["femur"]
@@ -804,7 +821,8 @@ def _pelvis(c: Canvas, centres: dict[str, float]) -> dict[str, float]:
             cup = (d > rh + 2.5) & (d < rh + 10) & ((side * (X - hc[0]) < 6) | (Z > zh + 4))
             _bone(c, box, np.where(cup, -3.0, 1.0), 0, shell=1.8)
         # the ilium's body: from the wing down to the acetabulum roof
-        _tube_paint_bone(c, [(side * 86 * w, -8.0, zh + rh + 3), (side * 98 * w, sy + 14, crest - 96)], 13.0)
+        _tube_paint_bone(c, [(side * 86 * w, -8.0, zh + rh + 3), (side * 98 * w, sy + 14, crest - 96 - p.crest_dz)],
+                         13.0)
         # pubic rami to the symphysis, ischium down to the tuberosity (lowest point = pelvis_start)
         tub = (side * 56 * w, -34.0, 12.0)
         _tube_paint_bone(c, [(side * 70 * w, 6.0, zh - 2), (side * 22, ysym, z(4.5)), (side * 4, ysym, z(4.0))], 8.5)
@@ -863,7 +881,7 @@ def generate_case(index: int, config: SynthConfig) -> SynthCase:
                   - 0.6 * p.fat - 14.0)
     xline = cx + (np.arange(n_xy) - (n_xy - 1) / 2.0) * sx
     yline = ymid + cy + (np.arange(n_xy) - (n_xy - 1) / 2.0) * sy_
-    grid = Grid(zline, yline, xline, rng, deform_mm=(2.5, 4.5, 4.5), deform_ctrl_mm=70.0)
+    grid = Grid(zline, yline, xline, rng, deform_mm=(2.5, 3.0, 4.5), deform_ctrl_mm=70.0)
     c = Canvas(grid, p)
     _body(c, rng)
     _muscles(c)
@@ -904,7 +922,7 @@ def _store(case_id: str, image: np.ndarray, label: np.ndarray, c: Canvas, p: Pat
     affine = aff_c @ nio.inv_ornt_aff(transform, image.shape)
     # ground-truth landmark positions (patient-frame z, mm)
     z_marks: dict[str, float] = {"pelvis_start": 0.0, "femur_end": found.get("femur_top", p.z(13.6)),
-                                 "pelvis_end": p.z(LANDMARK_SCORES["pelvis_end"]), "kidney": found["kidney"]}
+                                 "pelvis_end": found["pelvis_end"], "kidney": found["kidney"]}
     for lm, lev in (("L5", "L5"), ("L4", "L4"), ("L3", "L3"), ("L2", "L2"), ("L1", "L1"), ("Th12", "Th12"),
                     ("Th8", "Th8"), ("Th5", "Th5"), ("Th2", "Th2"), ("Th1", "Th1"), ("C6", "C6")):
         z_marks[lm] = centres[lev]
