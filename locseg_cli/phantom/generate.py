@@ -926,7 +926,7 @@ def _store(case_id: str, image: np.ndarray, label: np.ndarray, c: Canvas, p: Pat
     for lm, lev in (("L5", "L5"), ("L4", "L4"), ("L3", "L3"), ("L2", "L2"), ("L1", "L1"), ("Th12", "Th12"),
                     ("Th8", "Th8"), ("Th5", "Th5"), ("Th2", "Th2"), ("Th1", "Th1"), ("C6", "C6")):
         z_marks[lm] = centres[lev]
-    if "liver_top" in found:
+    if "liver_top" in found and found["liver_top"] < g.z[-1] - 0.5 * sz:  # the dome itself, not the crop
         z_marks["liver_end"] = found["liver_top"]
     lungs = getattr(c, "lung_rows", None)
     if lungs is not None:

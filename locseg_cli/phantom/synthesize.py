@@ -31,7 +31,7 @@ def case_fingerprint(config: SynthConfig, index: int) -> str:
     return fingerprint({"synth_case": cfg, "index": index, "generator": GENERATOR_VERSION})
 
 
-GENERATOR_VERSION = 3  # bump when the phantom changes, so existing outputs are regenerated
+GENERATOR_VERSION = 4  # bump when the phantom changes, so existing outputs are regenerated
 
 
 def make_case(config: SynthConfig, index: int, out: str) -> tuple[str, dict[str, str], dict[str, Any]]:
