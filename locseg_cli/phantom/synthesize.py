@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..config import config_dict
+from ..errors import LocsegError
 from ..io.atomic import read_json, safe_join, write_json
 from ..io.manifest import MANIFEST, Manifest, StageWriter, case_path, fingerprint
 from ..io.nifti import load_header, load_volume
@@ -68,16 +69,22 @@ def make_case(config: SynthConfig, index: int, out: str) -> tuple[str, dict[str,
     return case.case_id, {**files, "bodypos": rel}, meta
 
 
-def _previous_files(out: Path) -> dict[str, set[str]]:
-    """Files each case had in an earlier run here (to remove those a new run no longer writes)."""
+def _previous_run(out: Path) -> tuple[dict[str, set[str]], str | None]:
+    """Files each case had in an earlier run here (to remove those a new run no longer writes) and
+    that run's layout."""
     path = out / MANIFEST
     if not path.is_file():
-        return {}
+        return {}, None
     try:
         data = read_json(path)
-        return {cid: set(entry.get("files", {}).values()) for cid, entry in (data.get("cases") or {}).items()}
+        files = {cid: set(entry.get("files", {}).values()) for cid, entry in (data.get("cases") or {}).items()}
+        return files, (data.get("config") or {}).get("layout")
     except Exception:  # an unreadable old manifest: StageWriter reports it
-        return {}
+        return {}, None
+
+
+# Metadata files the layouts write beside the cases (removed when a folder changes layout).
+_LAYOUT_METADATA = ("dataset.json", "labels.json", "labels.yaml")
 
 
 def synthesize(config: SynthConfig, out: str | Path, progress: Progress | None = None,
@@ -85,7 +92,13 @@ def synthesize(config: SynthConfig, out: str | Path, progress: Progress | None =
     """Write the synthetic cohort to `out`; a rerun with the same config does nothing."""
     progress = progress or Progress()
     out = Path(out)
-    previous_files = _previous_files(out)
+    previous_files, previous_layout = _previous_run(out)
+    if previous_layout is not None and previous_layout != config.layout:
+        if not force:
+            raise LocsegError(f"holds a synthetic dataset in the {previous_layout} layout; use another --out "
+                              f"for --layout {config.layout}, or --force to replace it", out)
+        for name in _LAYOUT_METADATA:
+            (out / name).unlink(missing_ok=True)
     with StageWriter("synth", out, config_dict(config), {}, force) as w:
         if w.up_to_date:
             progress.log(f"up to date: {out}")
@@ -137,15 +150,20 @@ def _run(config: SynthConfig, todo: list[tuple[int, str, str]], out: Path):
 
 
 def _remove_stale(out: Path, previous: dict[str, set[str]], current: dict[str, dict]) -> None:
+    """Delete files of an earlier run that this run did not write, and folders left empty."""
     keep = {f for entry in current.values() for f in entry.get("files", {}).values()}
     for files in previous.values():
         for rel in files - keep:
             try:
                 p = case_path(out, rel)
-            except Exception:
+            except LocsegError:
                 continue
             if p.is_file():
                 p.unlink()
+            parent = p.parent
+            while parent != out.resolve() and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
 
 
 def _montage(out: Path, case_ids: list[str], cases: dict[str, dict]) -> None:

@@ -115,3 +115,17 @@ def test_cli_synth_and_its_one_line_errors(tmp_path, capsys):
         main(["synth", "--out", str(tmp_path / "bad"), "--spacing", "wide"])
     assert exc.value.code == 2
     assert "--spacing" in capsys.readouterr().err
+
+
+def test_changing_layout_needs_force_and_leaves_one_readable_layout(tmp_path):
+    from locseg_cli.errors import LocsegError
+
+    out = tmp_path / "raw"
+    synthesize(SynthConfig(cases=1, spacing=TINY, workers=1, montage_cases=0), out)
+    kits = SynthConfig(cases=1, spacing=TINY, workers=1, montage_cases=0, layout="kits23")
+    with pytest.raises(LocsegError):
+        synthesize(kits, out)
+    synthesize(kits, out, force=True)
+    assert not (out / "dataset.json").exists() and not (out / "imagesTr").exists()
+    ds = open_dataset(out)
+    assert ds.layout == "kits23" and [c.case_id for c in ds.cases] == ["synth_000"]
