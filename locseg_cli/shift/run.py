@@ -1,0 +1,127 @@
+"""`locseg shift-eval`: Dice of a run's validation cases when the location signal is shifted.
+
+For each shift s (% of the signal's full range, 1.0) the location vectors are moved by s/100 through
+the one definition in `locseg_cli.location.apply_shift` (via `InferConfig.shift`), the validation
+cases are predicted in preprocessed space and scored against the preprocessed labels. Each shift is
+one entry of the manifest with its own fingerprint, so a rerun with more shifts computes only the new
+ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import config_dict, resolve_config
+from ..errors import LocsegError
+from ..evaluation.metrics import overlap_counts
+from ..inference import InferConfig, RunPredictor
+from ..io.atomic import read_json, write_json
+from ..io.manifest import Manifest, StageWriter, read_manifest
+from ..progress import NullProgress, Progress
+from ..sampling import PreprocessedCase, load_preprocessed_case
+from .config import ShiftEvalConfig
+
+SHIFT_JSON = "shift.json"
+
+
+@dataclass
+class ShiftEvalResult:
+    table: dict[str, Any]  # the content of shift.json
+    computed: list[float]  # shifts evaluated in this call (the others came from the cache)
+    manifest: Manifest
+
+
+def shift_case_id(shift: float) -> str:
+    """The manifest entry of one shift, e.g. `shift-5` or `shift-2.5`."""
+    return f"shift-{shift:g}"
+
+
+def _infer_config(cfg: ShiftEvalConfig, shift: float) -> InferConfig:
+    return resolve_config(InferConfig, overrides={
+        "checkpoint": cfg.checkpoint, "overlap": cfg.overlap, "sw_batch_size": cfg.sw_batch_size,
+        "device": cfg.device, "amp": cfg.amp, "threads": cfg.threads, "shift": shift, "shift_axes": cfg.axes})
+
+
+def _score(predictor: RunPredictor, cases: list[PreprocessedCase], labels: dict[str, str]) -> dict[str, Any]:
+    """Per-case overlap counts and the nnU-Net summary (empty-empty pairs skipped) of one shift."""
+    per_case: dict[str, dict[str, dict[str, float]]] = {}
+    per_class: dict[str, list[float]] = {name: [] for k, name in labels.items() if k != "0"}
+    for case in cases:
+        probs = predictor.probabilities(case.image, case.location, case.pad_value)
+        pred = probs.argmax(0).numpy().astype(np.uint8)
+        counts = {}
+        for k, name in labels.items():
+            if k == "0":
+                continue
+            counts[name] = overlap_counts(pred == int(k), case.label == int(k))
+            if not math.isnan(counts[name]["Dice"]):
+                per_class[name].append(counts[name]["Dice"])
+        per_case[case.case_id] = counts
+    dice = {name: float(np.mean(v)) if v else math.nan for name, v in per_class.items()}
+    finite = [v for v in dice.values() if not math.isnan(v)]
+    return {"dice": dice, "mean_dice": float(np.mean(finite)) if finite else math.nan, "per_case": per_case}
+
+
+def shift_eval(run: str | Path, pre: str | Path, out: str | Path, cfg: ShiftEvalConfig, force: bool = False,
+               progress: Progress | None = None) -> ShiftEvalResult:
+    """Evaluate `run` on its validation cases of `pre` for every shift in `cfg.shifts`; write shift.json."""
+    progress = progress or NullProgress()
+    run, pre, out = Path(run), Path(pre), Path(out)
+    predictor = RunPredictor.load(run, _infer_config(cfg, 0.0))
+    pman = read_manifest(pre, "preprocess")
+    trained_on = predictor.manifest.inputs.get("pre", {}).get("fingerprint")
+    if trained_on and trained_on != pman.fingerprint:
+        raise LocsegError("this preprocessed dataset is not the one the run was trained on "
+                          f"(fingerprint {pman.fingerprint}, the run's {trained_on})", pre)
+    val_ids = list(predictor.manifest.extra.get("val_cases") or [])
+    if not val_ids:
+        raise LocsegError("this run has no validation cases (trained with --fold -1)", run)
+    missing = [c for c in val_ids if c not in pman.cases or "label" not in pman.cases[c]["files"]]
+    if missing:
+        raise LocsegError(f"validation case(s) without a preprocessed label: {', '.join(missing[:3])}", pre)
+    labels = predictor.labels
+
+    # `shifts` stays out of the stage config so that each shift keeps its fingerprint when the list grows
+    config = {k: v for k, v in config_dict(cfg).items() if k not in ("shifts", "threads")}
+    inputs = {"run": (run, predictor.manifest.fingerprint), "pre": (pre, pman.fingerprint)}
+    with StageWriter("shift-eval", out, config, inputs, force) as w:
+        prev = w.previous
+        if w.up_to_date and prev.extra.get("shifts") == list(cfg.shifts) and w.path(SHIFT_JSON).is_file():
+            return ShiftEvalResult(read_json(w.path(SHIFT_JSON)), [], w.keep_previous())
+        cases: list[PreprocessedCase] = []
+        computed: list[float] = []
+        rows = []
+        progress.start("shift-eval", len(cfg.shifts))
+        for shift in cfg.shifts:
+            cid = shift_case_id(shift)
+            cfp = w.case_fingerprint([shift, val_ids])
+            if not w.case_done(cid, cfp):
+                if not cases:
+                    cases = [load_preprocessed_case(pre, pman, c, mmap=False) for c in val_ids]
+                predictor.cfg = _infer_config(cfg, shift)
+                scored = _score(predictor, cases, labels)
+                files = {"cases": f"shifts/{cid}.json"}
+                write_json(w.path(files["cases"]), {"shift": shift, "axes": cfg.axes, "per_case": scored["per_case"]})
+                w.add_case(cid, files, {"shift": shift, "dice": scored["dice"], "mean_dice": scored["mean_dice"]},
+                           cfp)
+                computed.append(shift)
+            meta = w.manifest.cases[cid]["meta"]
+            rows.append({"shift": shift, "dice": meta["dice"], "mean_dice": meta["mean_dice"]})
+            progress.advance(1, shift=shift, mean_dice=meta["mean_dice"])
+        progress.stop()
+        table = {"run": str(run.resolve()), "model": predictor.train_cfg.model, "axes": cfg.axes,
+                 "checkpoint": cfg.checkpoint, "cases": val_ids, "labels": labels, "shifts": rows}
+        write_json(w.path(SHIFT_JSON), table)
+        # entries of shifts no longer asked for are dropped from the manifest (their files stay until --force)
+        w.manifest.cases = {shift_case_id(s): w.manifest.cases[shift_case_id(s)] for s in cfg.shifts}
+        man = w.finish({"shifts": list(cfg.shifts), "model": predictor.train_cfg.model, "val_cases": val_ids,
+                        "table": SHIFT_JSON})
+    return ShiftEvalResult(table, computed, man)
+
+
+__all__ = ["shift_eval", "ShiftEvalResult", "SHIFT_JSON", "shift_case_id"]
