@@ -12,4 +12,5 @@ REGISTERED: list[tuple[str, str]] = [
     ("postprocess", "postprocess"),
     ("bpr", "bpr"),
     ("models", "models"),
+    ("shift-eval", "shift_eval"),
 ]
