@@ -88,10 +88,10 @@ def test_rerun_is_up_to_date_and_more_cases_only_adds(tmp_path):
 @pytest.mark.parametrize("layout", sorted(LAYOUT_WRITERS))
 def test_every_layout_is_readable_by_the_dataset_readers(tmp_path, layout):
     out = tmp_path / layout
-    synthesize(SynthConfig(cases=2, spacing=TINY, workers=1, layout=layout, montage_cases=0, seed=5), out)
+    synthesize(SynthConfig(cases=1, spacing=TINY, workers=1, layout=layout, montage_cases=0, seed=5), out)
     ds = open_dataset(out)
     assert ds.layout == layout
-    assert sorted(c.case_id for c in ds.cases) == ["synth_000", "synth_001"]
+    assert [c.case_id for c in ds.cases] == ["synth_000"]
     assert {int(k): v for k, v in ds.labels.items()} == LABELS
     m = read_manifest(out, "synth")
     for c in ds.cases:
