@@ -13,4 +13,5 @@ REGISTERED: list[tuple[str, str]] = [
     ("bpr", "bpr"),
     ("models", "models"),
     ("shift-eval", "shift_eval"),
+    ("report", "report"),
 ]
