@@ -45,6 +45,7 @@ _BACK_MUSCLE = np.array([0, 0, 0, 0, 0, 0, 0, 0, 4, 18, 24, 22, 12, 2, 0], dtype
 _NECK = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.7, 0.45, 0.4], dtype=np.float64)
 
 FIXED_FOV_JITTER = 1.5
+CT_MATRIX = 512  # reconstruction matrix of clinical CT: slices are at most 512 x 512
 VARYING_FOV = (  # (name, score from, score to): AMOS22/KiTS23-like ranges, each jittered by +-4
     ("abdomen", 18.0, 57.0), ("abdomen-pelvis", -3.0, 55.0), ("chest-abdomen-pelvis", -4.0, 78.0),
     ("chest-abdomen", 22.0, 76.0), ("kidneys", 24.0, 50.0),
@@ -875,7 +876,7 @@ def generate_case(index: int, config: SynthConfig) -> SynthCase:
     half_w = float(np.max(_A) * p.width + p.fat + p.muscle)
     half_d = float(np.max(_BANT + _BPOST) * p.depth + 1.6 * p.fat + p.fat_anterior + 2 * p.muscle) / 2 + 16
     side = 2.0 * max(half_w, half_d) + 30.0
-    n_xy = int(np.ceil(side / sx / 8.0) * 8)
+    n_xy = min(int(np.ceil(side / sx / 8.0) * 8), CT_MATRIX)  # small pixels: the FOV may clip the skin
     cx, cy = p.centre_xy
     ymid = 0.5 * (float(np.max(_BANT)) * p.depth + p.fat + p.fat_anterior - float(np.max(_BPOST)) * p.depth
                   - 0.6 * p.fat - 14.0)

@@ -5,6 +5,7 @@ stage manifest. The dataset and the manifest share the output folder."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ def case_fingerprint(config: SynthConfig, index: int) -> str:
     return fingerprint({"synth_case": cfg, "index": index, "generator": GENERATOR_VERSION})
 
 
-GENERATOR_VERSION = 4  # bump when the phantom changes, so existing outputs are regenerated
+GENERATOR_VERSION = 5  # bump when the phantom changes, so existing outputs are regenerated
 
 
 def make_case(config: SynthConfig, index: int, out: str) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -112,7 +113,7 @@ def synthesize(config: SynthConfig, out: str | Path, progress: Progress | None =
                 todo.append((i, cid, fps[cid]))
         progress.start("synth", total=len(ids))
         progress.advance(len(ids) - len(todo))
-        for cid, files, meta in _run(config, todo, out):
+        for cid, files, meta in _run(config, todo, out, progress):
             w.add_case(cid, files, meta, fps[cid])
             progress.advance(1, case=cid)
         progress.stop()
@@ -135,15 +136,53 @@ def synthesize(config: SynthConfig, out: str | Path, progress: Progress | None =
         return w.finish(extra)
 
 
-def _run(config: SynthConfig, todo: list[tuple[int, str, str]], out: Path):
+BYTES_PER_VOXEL = 90  # measured peak memory of generate_case is about 80 bytes per raw voxel
+
+
+def largest_case_voxels(config: SynthConfig) -> int:
+    """An upper bound of a case's raw voxel count under `config` (for sizing the worker pool)."""
+    from .anatomy import MM_PER_SCORE
+    from .config import parse_spacing
+    from .generate import CT_MATRIX, VARYING_FOV
+
+    spacing = parse_spacing(config.spacing)
+    if isinstance(spacing[0], tuple):
+        (inplane, _), slices = spacing  # type: ignore[misc]
+        slice_mm = min(slices)  # type: ignore[arg-type]
+    else:
+        slice_mm, inplane = float(spacing[0]), float(min(spacing[1], spacing[2]))  # type: ignore[arg-type]
+    lo, hi = config.score_range
+    if config.fov == "varying":
+        lo, hi = min(a for _, a, _ in VARYING_FOV) - 4, max(b for _, _, b in VARYING_FOV) + 4
+    length = (hi - lo + 3.0) * MM_PER_SCORE * 1.07
+    side = 440.0
+    return int((length / slice_mm + 1) * min(side / inplane + 8, CT_MATRIX) ** 2)
+
+
+def worker_count(config: SynthConfig, n_todo: int) -> int:
+    """`config.workers`, fewer if that many cases at once would not fit in the free memory."""
+    want = max(1, min(config.workers, n_todo))
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return want
+    per_case = largest_case_voxels(config) * BYTES_PER_VOXEL
+    return max(1, min(want, int(0.8 * free // max(per_case, 1))))
+
+
+def _run(config: SynthConfig, todo: list[tuple[int, str, str]], out: Path, progress: Progress):
     if not todo:
         return
-    if config.workers <= 1 or len(todo) == 1:
+    workers = worker_count(config, len(todo))
+    if workers < min(config.workers, len(todo)):
+        progress.log(f"using {workers} worker(s) instead of {config.workers}: a case may need "
+                     f"{largest_case_voxels(config) * BYTES_PER_VOXEL / 2**30:.1f} GiB")
+    if workers <= 1:
         for i, _, _ in todo:
             yield make_case(config, i, str(out))
         return
     ctx = mp.get_context("spawn")  # the parent may hold threads (progress bars): never fork them
-    with ProcessPoolExecutor(max_workers=min(config.workers, len(todo)), mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = [pool.submit(make_case, config, i, str(out)) for i, _, _ in todo]
         for fut in as_completed(futures):
             yield fut.result()

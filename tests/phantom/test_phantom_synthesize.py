@@ -129,3 +129,14 @@ def test_changing_layout_needs_force_and_leaves_one_readable_layout(tmp_path):
     assert not (out / "dataset.json").exists() and not (out / "imagesTr").exists()
     ds = open_dataset(out)
     assert ds.layout == "kits23" and [c.case_id for c in ds.cases] == ["synth_000"]
+
+
+def test_worker_pool_shrinks_to_fit_free_memory(monkeypatch):
+    from locseg_cli.phantom import synthesize as synth_mod
+
+    cfg = SynthConfig(spacing="clinical", workers=4)
+    monkeypatch.setattr(synth_mod.os, "sysconf", lambda name: 2**20 if name == "SC_AVPHYS_PAGES" else 4096)
+    assert synth_mod.worker_count(cfg, 10) == 1  # 4 GiB free, a clinical case needs more
+    monkeypatch.setattr(synth_mod.os, "sysconf", lambda name: 2**26 if name == "SC_AVPHYS_PAGES" else 4096)
+    assert synth_mod.worker_count(SynthConfig(spacing="demo", workers=4), 10) == 4  # 256 GiB free
+    assert synth_mod.worker_count(SynthConfig(spacing="demo", workers=4), 2) == 2  # never more than cases
