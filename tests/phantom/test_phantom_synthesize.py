@@ -132,7 +132,9 @@ def test_changing_layout_needs_force_and_leaves_one_readable_layout(tmp_path):
 
 
 def test_worker_pool_shrinks_to_fit_free_memory(monkeypatch):
-    from locseg_cli.phantom import synthesize as synth_mod
+    import importlib
+
+    synth_mod = importlib.import_module("locseg_cli.phantom.synthesize")  # the module, not the function
 
     cfg = SynthConfig(spacing="clinical", workers=4)
     monkeypatch.setattr(synth_mod.os, "sysconf", lambda name: 2**20 if name == "SC_AVPHYS_PAGES" else 4096)
