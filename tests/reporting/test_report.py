@@ -1,0 +1,230 @@
+"""report: every table cell is recomputed from the files the report lists beside its table."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_dataset
+
+from locseg_cli.app import main
+from locseg_cli.config import resolve_config
+from locseg_cli.evaluation import EvaluateConfig, evaluate
+from locseg_cli.inference import InferConfig, infer
+from locseg_cli.postprocessing.config import PostprocessConfig
+from locseg_cli.postprocessing.run import postprocess
+from locseg_cli.preprocessing import PreprocessConfig, preprocess
+from locseg_cli.reporting import ReportConfig, report
+from locseg_cli.shift import ShiftEvalConfig, shift_eval
+from locseg_cli.training import TrainConfig, train
+
+TINY = {"features": "4,4,8,8,16,4", "batch_size": 4, "epochs": 2, "iterations_per_epoch": 2, "val_every": 2,
+        "workers": 0, "locbam_reduction": 4, "threads": 1}
+# folder names say nothing true: the report must group by what the manifests record
+RUNS = {"r1": ("locbam", "16,16,32"), "r2": ("baseline", "16,16,32"), "r3": ("coordconv", "16,16,32"),
+        "r4": ("locbam", "16,32,32"), "r5": ("baseline", "16,32,32")}
+
+
+@pytest.fixture(scope="module")
+def stages(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("report")
+    write_dataset(root / "raw", n=4)
+    preprocess(root / "raw", root / "pre", resolve_config(PreprocessConfig, None, {"spacing": "2,2,2", "folds": 2}))
+    for name, (model, patch) in RUNS.items():
+        train(root / "pre", root / "runs" / name, resolve_config(TrainConfig, None, {**TINY, "model": model,
+                                                                                     "patch_size": patch}))
+        infer(root / "runs" / name, root / "pred" / name, resolve_config(InferConfig, None, {"threads": 1,
+                                                                                            "subset": "val"}),
+              pre=root / "pre")
+        evaluate(root / "pred" / name, root / "raw", root / "eval" / name,
+                 resolve_config(EvaluateConfig, None, {"surface": False}))
+    postprocess(root / "pred" / "r1", root / "pp", resolve_config(PostprocessConfig, None, {"method": "lcf"}))
+    evaluate(root / "pp", root / "raw", root / "eval" / "x", resolve_config(EvaluateConfig, None, {"surface": False}))
+    for name in ("r1", "r3", "r4", "r5"):
+        shift_eval(root / "runs" / name, root / "pre", root / "shift" / name,
+                   resolve_config(ShiftEvalConfig, None, {"shifts": "0,50,100", "threads": 1}))
+    result = report(root / "report", resolve_config(ReportConfig, None, {"title": "Tiny"}), runs=root / "runs",
+                    evals=root / "eval", shifts=root / "shift")
+    assert result.did_work
+    return root
+
+
+# -- parsing report.md ----------------------------------------------------------------------------------
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def parse_tables(markdown: str) -> dict[str, dict]:
+    """{key: {"header", "rows", "sources": [(label, [files])]}} for every table with a sources list."""
+    lines = markdown.splitlines()
+    tables, i = {}, 0
+    while i < len(lines):
+        if lines[i].startswith("|"):
+            header = _cells(lines[i])
+            rows = []
+            i += 2
+            while i < len(lines) and lines[i].startswith("|"):
+                rows.append(_cells(lines[i]))
+                i += 1
+            while not lines[i].startswith("Sources of "):
+                i += 1
+            key = lines[i][len("Sources of "):-1]
+            i += 2
+            sources = []
+            while i < len(lines) and lines[i].startswith("- "):
+                label, _, files = lines[i][2:].rpartition(": ")
+                sources.append((label, re.findall(r"`([^`]+)`", files)))
+                i += 1
+            tables[key] = {"header": header, "rows": rows, "sources": sources}
+        i += 1
+    return tables
+
+
+# -- an independent recomputation from the listed files -------------------------------------------------
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _run_of_pred(pred: Path) -> tuple[Path, str]:
+    """(run folder, post-processing) behind a prediction folder, by its manifests."""
+    man = _json(pred / "manifest.json")
+    if man["stage"] == "postprocess":
+        run, _ = _run_of_pred(Path(man["inputs"]["pred"]["path"]))
+        return run, "+".join(man["config"]["method"])
+    return Path(man["config"]["run"]), "none"
+
+
+def _summary_facts(summary: Path) -> dict:
+    run, method = _run_of_pred(Path(_json(summary.parent / "manifest.json")["inputs"]["pred"]["path"]))
+    return {**_run_facts(run / "manifest.json"), "method": method,
+            "dice": _json(summary)["foreground_mean"]["Dice"], "summary": _json(summary)}
+
+
+def _run_facts(manifest: Path) -> dict:
+    man = _json(manifest)
+    pextra = man["extra"]["preprocess"]["extra"]
+    patch = man["config"]["patch_size"]
+    return {"model": man["config"]["model"], "dataset": pextra["dataset"]["name"],
+            "spacing": "×".join(f"{s:g}" for s in pextra["spacing"]) + " mm",
+            "patch": "×".join(map(str, patch)) + f" (batch {man['config']['batch_size']})", "patch_size": patch,
+            "manifest": man}
+
+
+def _dice(v: float) -> str:
+    return "n/a" if v is None or math.isnan(v) else f"{v:.4f}"
+
+
+def _mean(vals) -> float:
+    vals = [v for v in vals if not math.isnan(v)]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+def test_every_table_cell_traces_to_its_listed_files(stages):
+    out = stages / "report"
+    tables = parse_tables((out / "report.md").read_text())
+    assert set(tables) == {"runs", "table1", "table2", "postprocess", "fig3", "fig4"}
+    checked = 0
+    for key, t in tables.items():
+        assert len(t["sources"]) == len(t["rows"]) > 0, key
+        for row, (label, files) in zip(t["rows"], t["sources"]):
+            paths = [(out / f).resolve() for f in files]
+            assert paths and all(p.is_file() for p in paths), (key, label)
+            cells = dict(zip(t["header"], row))
+            summaries = [_summary_facts(p) for p in paths if p.name == "summary.json"]
+            if key == "runs":
+                facts = _run_facts(paths[0])
+                extra = facts["manifest"]["extra"]
+                expected = {"model": facts["model"], "dataset": facts["dataset"], "spacing": facts["spacing"],
+                            "patch": facts["patch"], "fold": str(extra["fold"]),
+                            "validation cases": str(len(extra["val_cases"])),
+                            "best validation Dice": _dice(extra["best_mean_dice"])}
+            elif key == "table1":
+                assert {s["model"] for s in summaries} == {cells["model"]}
+                assert {(s["spacing"], s["patch"]) for s in summaries} == {(cells["spacing"], cells["patch"])}
+                expected = {d: _dice(_mean([s["dice"] for s in summaries if s["dataset"] == d]))
+                            for d in t["header"][3:]}
+            elif key == "table2":
+                run = _run_facts(next(p for p in paths if p.parent.parent.name == "runs"))
+                pre = _json(next(p for p in paths if p.parent.name == "pre"))
+                ptvc = np.prod(run["patch_size"]) / np.prod(pre["extra"]["median_shape"])
+                base = _mean([s["dice"] for s in summaries if s["model"] == "baseline"])
+                loc = _mean([s["dice"] for s in summaries if s["model"] == "locbam"])
+                expected = {"patch": run["patch"], "PtVC": f"{100 * ptvc:.2f}%", "baseline": _dice(base),
+                            "LocBAM": _dice(loc), "gain": f"{100 * (loc - base) / base:+.1f}%"}
+            elif key == "postprocess":
+                expected = {m: _dice(_mean([s["dice"] for s in summaries if s["method"] == m]))
+                            for m in t["header"][4:]}
+                assert expected["lcf"] != "n/a" and expected["none"] != "n/a"
+            elif key == "fig3":
+                pre = _json(next(p for p in paths if p.name == "manifest.json"))
+                lab = next(k for k, v in summaries[0]["summary"]["labels"].items() if v == cells["class"])
+                voxels = np.mean([c["meta"]["class_voxels"].get(lab, 0) for c in pre["cases"].values()])
+                per_model = {s["model"]: s["summary"]["mean"][lab]["Dice"] for s in summaries}
+                expected = {"voxels": f"{voxels:.0f}", "baseline": _dice(per_model["baseline"]),
+                            **{f"Δ {m}": f"{per_model[m] - per_model['baseline']:+.4f}"
+                               for m in per_model if m != "baseline"}}
+            elif key == "fig4":
+                table = _json(paths[0])
+                facts = _run_facts(Path(table["run"]) / "manifest.json")
+                expected = {"model": table["model"], "patch": facts["patch"],
+                            **{f"{r['shift']:g}%": _dice(r["mean_dice"]) for r in table["shifts"]}}
+            for col, value in expected.items():
+                assert cells[col] == value, (key, label, col)
+                checked += 1
+    assert checked > 50
+    # grouping came from the manifests: both patch setups, each with its own models
+    assert sorted(r[2] for r in tables["table2"]["rows"]) == ["16×16×32 (batch 4)", "16×32×32 (batch 4)"]
+    assert [r[0] for r in tables["table1"]["rows"]] == ["baseline", "baseline", "coordconv", "locbam", "locbam"]
+    assert [(r[0], r[3]) for r in tables["fig4"]["rows"]] == [
+        ("coordconv", "16×16×32 (batch 4)"), ("locbam", "16×16×32 (batch 4)"), ("baseline", "16×32×32 (batch 4)"),
+        ("locbam", "16×32×32 (batch 4)")]
+
+
+def test_html_is_self_contained_and_figures_are_pngs(stages):
+    out = stages / "report"
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert {"figures/fig2_validation_dice.png", "figures/fig3_class_gain.png", "figures/fig4_shift.png",
+            "figures/overlay_1.png", "figures/overlay_2.png"} == set(images)
+    for img in images:
+        assert (out / img).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert re.findall(r'src="([^"]{0,22})', html) == ["data:image/png;base64,"] * len(images)
+    assert html.count("<table>") == md.count("\n|---")
+    assert "case_000" in html and "Skipped" not in md
+
+
+def test_partial_inputs_skip_with_a_note_and_rerun_is_up_to_date(stages, tmp_path):
+    cfg = resolve_config(ReportConfig)
+    first = report(tmp_path / "r", cfg, runs=stages / "runs")
+    md = first.markdown.read_text()
+    assert "## Runs" in md and "fig2_validation_dice.png" in md
+    assert md.count("Skipped:") == 6  # tables 1, 2, post-processing, figures 3, 4 and the overlays
+    assert not report(tmp_path / "r", cfg, runs=stages / "runs").did_work
+    # shift tables alone still find their runs through the manifests
+    only = report(tmp_path / "s", cfg, shifts=stages / "shift")
+    assert len(only.collection.runs) == 4 and "fig4_shift.png" in only.markdown.read_text()
+
+
+def test_cli_report_and_its_errors(stages, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--runs", str(stages / "runs"), "--evals", str(stages / "eval"), "--out",
+              str(tmp_path / "rep"), "--title", "CLI title", "--overlay-view", "axial"])
+    assert exit_info.value.code == 0
+    assert "5 run(s), 6 evaluation(s)" in capsys.readouterr().out.replace("\n", " ")
+    assert (tmp_path / "rep" / "report.md").read_text().startswith("# CLI title")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--out", str(tmp_path / "none")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "give at least one of --runs, --evals, --shifts" in err and len(err.splitlines()) == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--runs", str(stages / "raw"), "--out", str(tmp_path / "empty")])
+    assert exit_info.value.code == 2
+    assert "no `train`, `evaluate` or `shift-eval` outputs found" in capsys.readouterr().err
