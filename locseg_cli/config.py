@@ -41,7 +41,20 @@ def stage_config(stage: str):
     return wrap
 
 
+# Every package whose config module registers a stage; presets are checked against all of them.
+CONFIG_MODULES = ("phantom", "bpr", "preprocessing", "atlas", "training", "inference", "postprocessing",
+                  "evaluation", "shift", "reporting")
+
+
+def _register_all() -> None:
+    import importlib
+
+    for pkg in CONFIG_MODULES:
+        importlib.import_module(f"locseg_cli.{pkg}.config")
+
+
 def known_stages() -> dict[str, type]:
+    _register_all()
     return dict(_STAGE_CONFIGS)
 
 
@@ -66,6 +79,7 @@ def find_preset(name_or_file: str | Path) -> Path:
 
 def load_preset(name_or_file: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a preset and its includes into one mapping (later keys win, stage sections merge)."""
+    _register_all()
     path = find_preset(name_or_file).resolve()
     if path in _seen:
         raise LocsegError("preset includes itself", path)
@@ -95,6 +109,7 @@ def _merge(base: dict, new: dict) -> None:
 
 
 def _check_keys(preset: dict, path: Path) -> None:
+    _register_all()
     all_fields = {f.name for cls in _STAGE_CONFIGS.values() for f in dataclasses.fields(cls)}
     for k, v in preset.items():
         if k in _STAGE_CONFIGS:

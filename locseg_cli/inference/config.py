@@ -11,6 +11,7 @@ from ..errors import LocsegError
 @stage_config("infer")
 class InferConfig:
     checkpoint: Literal["best", "last"] = "best"
+    subset: Literal["all", "val"] = "all"  # val: only the run's validation cases (held-out evaluation)
     overlap: float = 0.5  # sliding-window overlap (nnU-Net: step 0.5 of the tile)
     sw_batch_size: int = 4
     mirror_axes: list[int] = ()  # test-time mirroring over these axes (0 axial, 1, 2); location flips along

@@ -45,12 +45,16 @@ class RunPredictor:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         model = build_model(train_cfg)
-        ckpt = load_checkpoint(run / CHECKPOINT_DIR / f"{cfg.checkpoint}.pt", map_location="cpu")
+        ckpt_path = run / CHECKPOINT_DIR / f"{cfg.checkpoint}.pt"
+        ckpt = load_checkpoint(ckpt_path, map_location="cpu")
+        weights = ckpt.get("model") if isinstance(ckpt, dict) else None
+        if not isinstance(weights, dict):
+            raise LocsegError("not a locseg checkpoint (no model weights)", ckpt_path)
         try:
-            model.load_state_dict(ckpt["model"])
-        except (RuntimeError, KeyError) as exc:
-            raise LocsegError(f"checkpoint does not fit model {train_cfg.model!r} "
-                              f"({str(exc).splitlines()[0][:120]})", run / CHECKPOINT_DIR) from None
+            model.load_state_dict(weights)
+        except RuntimeError:
+            raise LocsegError(f"weights of another model: they do not fit this run's model {train_cfg.model!r} "
+                              f"({_mismatch(model.state_dict(), weights)})", ckpt_path) from None
         model.to(device).eval()
         return cls(run, man, train_cfg, pcfg, model, device, cfg)
 
@@ -75,3 +79,13 @@ class RunPredictor:
             total = p if total is None else total + p
         return total / len(combos)
 
+
+
+def _mismatch(expected: dict, found: dict) -> str:
+    """How a checkpoint's tensors differ from a model's, counted (missing, unexpected, mis-shaped)."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    shaped = [k for k in expected if k in found and tuple(found[k].shape) != tuple(expected[k].shape)]
+    parts = [f"{len(v)} {name} tensor{'s' * (len(v) != 1)}, e.g. {v[0]!r}" for name, v in
+             (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shaped)) if v]
+    return "; ".join(parts) if parts else "tensors that do not load"

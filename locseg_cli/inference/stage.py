@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import config_dict
-from ..datasets import open_dataset
+from ..datasets import CaseRef, Dataset, open_dataset
 from ..errors import LocsegError
 from ..io.atomic import atomic_path
 from ..io.manifest import Manifest, StageWriter, file_fingerprint, folder_fingerprint, read_manifest
@@ -45,11 +45,17 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
         pman = read_manifest(pre, "preprocess")
         items = dict(pman.cases)
         inputs["pre"] = (Path(pre), pman.fingerprint)
+    if cases is None and cfg.subset == "val":
+        cases = list(predictor.manifest.extra.get("val_cases") or [])
+        if not cases:
+            raise LocsegError("--subset val: this run has no validation cases (trained with --fold -1)", run)
     if cases is not None:
         missing = sorted(set(cases) - set(items))
         if missing:
             raise LocsegError(f"cases not found: {', '.join(missing)}", data or pre)
         items = {k: items[k] for k in cases}
+    if data is not None:  # every image readable before the first prediction: a bad one stops nothing half-done
+        _check_images(ds, list(items.values()), progress)
     config = {**config_dict(cfg), "run": str(Path(run).resolve())}
     with StageWriter("infer", out, config, inputs, force) as w:
         if w.up_to_date:
@@ -89,3 +95,15 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
         extra = {"labels": predictor.labels, "model": predictor.train_cfg.model,
                  "preprocess": predictor.manifest.extra["preprocess"]["config"]}
         return w.finish(extra), True
+
+
+def _check_images(ds: Dataset, cases: list[CaseRef], progress: Progress) -> None:
+    """The integrity check of the images to predict (headers and voxels; labels play no part)."""
+    from ..datasets.integrity import check_dataset
+
+    images = [CaseRef(c.case_id, c.image) for c in cases]
+    report = check_dataset(Dataset(ds.root, ds.layout, ds.labels, images, ds.modality, ds.name), progress=progress)
+    if report.errors:
+        first, n = report.errors[0], len(report.errors)
+        more = f" (and {n - 1} more problem{'s' * (n > 2)}: see `locseg check`)" if n > 1 else ""
+        raise LocsegError(first.message + more, first.path)

@@ -21,7 +21,7 @@ import torch
 from ..config import config_dict
 from ..errors import LocsegError
 from ..io.atomic import atomic_path, write_text
-from ..io.manifest import StageWriter, read_manifest
+from ..io.manifest import Manifest, StageWriter, read_manifest
 from ..models import build_model
 from ..progress import NullProgress, Progress
 from ..sampling import PatchBatches, PatchSampler
@@ -84,20 +84,35 @@ def _truncate_metrics(path: Path, iteration: int) -> None:
     write_text(path, "".join(ln + "\n" for ln in keep))
 
 
+@dataclass
+class _Session:
+    """Everything one training run works with, resolved once."""
+
+    pre: Path
+    out: Path
+    cfg: TrainConfig
+    manifest: Manifest
+    labels: dict[str, str]
+    train_ids: list[str]
+    val_ids: list[str]  # the fold's validation cases (held-out evaluation uses all of them)
+    monitor_ids: list[str]  # the ones validated during training (`val_cases` limits them)
+    model: torch.nn.Module
+    sampler: PatchSampler
+    device: torch.device
+    info: DistInfo
+    progress: Progress
+
+
 def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = False,
           progress: Progress | None = None) -> TrainResult:
     """Train `cfg.model` on fold `cfg.fold` of a preprocessed dataset; resumes an interrupted run."""
-    from monai.losses import DiceCELoss
-
-    progress = progress or NullProgress()
     pre, out = Path(pre), Path(out)
     info = dist_info()
     manifest = read_manifest(pre, "preprocess")
     labels = manifest.extra["labels"]
     cfg = dataclasses.replace(cfg, out_channels=len(labels))
     train_ids, val_ids = fold_cases(manifest, cfg.fold, pre)
-    if cfg.val_cases is not None:
-        val_ids = val_ids[: cfg.val_cases]
+    monitor_ids = val_ids[: cfg.val_cases] if cfg.val_cases is not None else val_ids
     if cfg.batch_size % info.world_size:
         raise LocsegError(f"--batch-size {cfg.batch_size} is not divisible by the {info.world_size} processes")
     torch.manual_seed(cfg.seed)  # the initial weights are part of a repeatable run
@@ -108,44 +123,46 @@ def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = Fals
     sampler = PatchSampler(pre, manifest, train_ids, cfg.patch_size, cfg.batch_size // info.world_size,
                            seed=cfg.seed, rank=info.rank, sampling=cfg.sampling,
                            foreground_fraction=cfg.foreground_fraction)
+    s = _Session(pre, out, cfg, manifest, labels, train_ids, val_ids, monitor_ids, model, sampler, device, info,
+                 progress or NullProgress())
     init_process_group(info, device)
     try:
-        return _train(pre, out, cfg, model, sampler, manifest, labels, train_ids, val_ids, device, info, force,
-                      progress, DiceCELoss)
+        return _resume_or_start(s, force)
     finally:
         destroy_process_group(info)
 
 
-def _train(pre, out, cfg, model, sampler, manifest, labels, train_ids, val_ids, device, info: DistInfo, force,
-           progress, DiceCELoss) -> TrainResult:
+def _resume_or_start(s: _Session, force: bool) -> TrainResult:
+    """Rank 0 decides: up to date, resume from `last.pt` (same fingerprint), or start afresh."""
     writer = None
-    config = config_dict(cfg)
-    inputs = {"pre": (pre, manifest.fingerprint)}
     state = {"up_to_date": False, "start": 0, "checkpoint": None}
-    if info.is_main:
-        writer = StageWriter("train", out, config, inputs, force).__enter__()
+    if s.info.is_main:
+        writer = StageWriter("train", s.out, config_dict(s.cfg), {"pre": (s.pre, s.manifest.fingerprint)},
+                             force).__enter__()
     try:
-        if info.is_main:
-            ckpt_path = out / CHECKPOINT_DIR / "last.pt"
+        if s.info.is_main:
+            ckpt_path = s.out / CHECKPOINT_DIR / "last.pt"
             if writer.up_to_date:
                 state["up_to_date"] = True
             elif ckpt_path.is_file() and not force:
                 ck = load_checkpoint(ckpt_path)
                 if ck.get("fingerprint") == writer.fingerprint:
                     state["start"], state["checkpoint"] = int(ck["iteration"]), str(ckpt_path)
-        state = broadcast(state, info)
+        state = broadcast(state, s.info)
         if state["up_to_date"]:
             best = writer.previous.extra.get("best_mean_dice") if writer else None
-            return TrainResult(out, False, cfg.total_iterations, best)
-        return _loop(pre, out, cfg, model, sampler, manifest, labels, train_ids, val_ids, device, info, writer,
-                     state, progress, DiceCELoss)
+            return TrainResult(s.out, False, s.cfg.total_iterations, best)
+        return _loop(s, writer, state)
     finally:
         if writer is not None:
             writer.__exit__(None, None, None)
 
 
-def _loop(pre, out, cfg, model, sampler, manifest, labels, train_ids, val_ids, device, info, writer, state,
-          progress, DiceCELoss) -> TrainResult:
+def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
+    from monai.losses import DiceCELoss
+
+    pre, out, cfg, manifest, labels = s.pre, s.out, s.cfg, s.manifest, s.labels
+    model, device, info, progress = s.model, s.device, s.info, s.progress
     model.to(device)
     if info.enabled:
         from ..models import convert_sync_batchnorm
@@ -175,7 +192,7 @@ def _loop(pre, out, cfg, model, sampler, manifest, labels, train_ids, val_ids, d
         _truncate_metrics(metrics_path, start)
         write_text(out / "config.json", json.dumps(config_dict(cfg), indent=2) + "\n")
     total = cfg.total_iterations
-    loader = PatchBatches(sampler).loader(start, total, workers=cfg.workers)
+    loader = PatchBatches(s.sampler).loader(start, total, workers=cfg.workers)
     progress.start(f"train {cfg.model}", total)
     progress.advance(start)
     last_val = None
@@ -215,10 +232,10 @@ def _loop(pre, out, cfg, model, sampler, manifest, labels, train_ids, val_ids, d
                 t_last, n_last = now, 0
                 _log(metrics_file, {"iteration": done, "epoch": it // cfg.iterations_per_epoch, "loss": fields["loss"],
                                     "lr": lr, "patches_per_s": rate})
-            is_val = val_ids and ((cfg.val_every and done % cfg.val_every == 0) or done == total)
+            is_val = s.monitor_ids and ((cfg.val_every and done % cfg.val_every == 0) or done == total)
             if is_val:
                 if info.is_main:
-                    last_val = validate(unwrap_model(model), pre, manifest, val_ids, labels, cfg.patch_size,
+                    last_val = validate(unwrap_model(model), pre, manifest, s.monitor_ids, labels, cfg.patch_size,
                                         cfg.val_overlap, cfg.sw_batch_size, device, amp=use_amp)
                     _log(metrics_file, {"iteration": done, "val_dice": last_val["dice"],
                                         "val_mean_dice": last_val["mean_dice"]})
@@ -236,10 +253,11 @@ def _loop(pre, out, cfg, model, sampler, manifest, labels, train_ids, val_ids, d
             metrics_file.close()
     progress.stop()
     if info.is_main:
-        if not val_ids:  # nothing to choose from: the final weights are the best we know
+        if not s.monitor_ids:  # nothing to choose from: the final weights are the best we know
             with atomic_path(ckpt_dir / "best.pt") as tmp:
                 shutil.copyfile(ckpt_dir / "last.pt", tmp)
-        extra = {"labels": labels, "fold": cfg.fold, "train_cases": train_ids, "val_cases": val_ids,
+        extra = {"labels": labels, "fold": cfg.fold, "train_cases": s.train_ids, "val_cases": s.val_ids,
+                 "monitored_cases": s.monitor_ids,
                  "best_mean_dice": best, "final_validation": last_val, "world_size": info.world_size,
                  "device": str(device), "preprocess": {"config": manifest.config, "extra": {
                      k: manifest.extra.get(k) for k in ("spacing", "intensity", "labels", "dataset")}}}
