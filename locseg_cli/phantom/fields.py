@@ -110,9 +110,3 @@ def tube_bounds(points: Sequence[Sequence[float]], radii: Sequence[float]):
     r = float(max(radii))
     lo, hi = pts.min(axis=0) - r, pts.max(axis=0) + r
     return (lo[0], hi[0]), (lo[1], hi[1]), (lo[2], hi[2])
-
-
-def ellipsoid_bounds(centre: Sequence[float], semi: Sequence[float]):
-    r = max(semi)  # generous: covers tilted ellipsoids too
-    return tuple((c - (r if i == 1 or i == 2 else s), c + (r if i == 1 or i == 2 else s))
-                 for i, (c, s) in enumerate(zip(centre, semi)))
