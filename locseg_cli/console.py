@@ -37,6 +37,10 @@ class RichProgress(ProgressBase):
 
     def __exit__(self, *exc: Any) -> None:
         if self._p is not None:
+            if exc and exc[0] is not None:  # an error ends the stage: its one line stands alone (no bars,
+                self._p.live.transient = True  # and not the blank line rich's Progress.stop adds in logs)
+                self._p.live.stop()
+                return
             self._p.__exit__(*exc)
 
     def start(self, description: str, total: int | None = None) -> None:

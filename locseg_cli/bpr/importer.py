@@ -115,6 +115,8 @@ def import_bpreg(bpreg_dir: str | Path, out: str | Path, cfg: BprImportConfig, d
         if cid in ids:
             raise LocsegError(f"two files for case {cid!r}: {ids[cid].name} and {f.name}", bpreg_dir)
         ids[cid] = f
+    for f in ids.values():  # every file parses before anything is written
+        read_bpreg_json(f)
     images: dict[str, Path] = {}
     inputs = {"bpreg": (bpreg_dir, folder_fingerprint(bpreg_dir))}
     if data is not None:

@@ -249,6 +249,9 @@ _READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError)
 def _read(path: Path, img: nib.Nifti1Image, add) -> np.ndarray | None:
     try:
         return np.asanyarray(img.dataobj)
+    except (zlib.error, gzip.BadGzipFile) as exc:  # damaged bytes inside the gzip stream, not a short file
+        add(path, f"corrupted: the compressed image data do not decompress ({str(exc).splitlines()[0][:80]})")
+        return None
     except _READ_ERRORS:
         add(path, "truncated: the file ends before its image data do")
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,8 +69,12 @@ class Manifest:
             raise LocsegError(f"manifest schema {data['schema']} is from an older locseg; rerun that stage "
                               "with --force", path)
         cases = data.get("cases", {}) or {}
-        for cid in cases:
+        for cid, entry in cases.items():
             validate_case_id(cid, path)
+            for rel in ((entry or {}).get("files") or {}).values():  # no file outside the folder, ever
+                if not isinstance(rel, str):
+                    raise LocsegError(f"case {cid!r}: file entry {rel!r} is not a path", path)
+                case_path(path.parent, rel)
         return cls(stage=data["stage"], config=data.get("config", {}), inputs=data.get("inputs", {}),
                    cases=cases, extra=data.get("extra", {}), fingerprint=data.get("fingerprint", ""),
                    complete=bool(data.get("complete", False)), schema=data["schema"],
@@ -132,6 +137,10 @@ class StageWriter:
         self.previous: Manifest | None = None
         self.manifest: Manifest | None = None
         self._locked = False
+        self._created: Path | None = None
+        self._emptied = False
+        self._times: tuple[int, int] | None = None
+        self._added = False
 
     # -- context management: lock the folder while writing ----------------------------------
     def __enter__(self) -> StageWriter:
@@ -147,6 +156,10 @@ class StageWriter:
         elif self.out.is_dir() and any(p.name != LOCK for p in self.out.iterdir()):
             raise LocsegError("is not empty and holds no locseg manifest; choose an empty or new folder",
                               self.out)
+        self._created = _first_missing(self.out)  # the outermost folder this run creates, if any
+        self._emptied = self.out.is_dir() and not mpath.is_file()  # an empty folder we may leave empty again
+        self._times = (self.out.stat().st_atime_ns, self.out.stat().st_mtime_ns) if self._emptied else None
+        self._added = False
         self.out.mkdir(parents=True, exist_ok=True)
         self._lock()
         sweep_temporaries(self.out)
@@ -156,8 +169,23 @@ class StageWriter:
             self._write(complete=False)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type=None, exc=None, tb=None) -> None:
         self._unlock()
+        if exc_type is not None and issubclass(exc_type, LocsegError) and not self._added:
+            self._roll_back()
+
+    def _roll_back(self) -> None:
+        """A user error stopped the stage before it finished any case: leave --out as it was.
+
+        Only what this run made goes: the folders it created, or the content of the empty folder it
+        was given. A folder with a previous output keeps it (its manifest was not rewritten).
+        """
+        if self._created is not None:
+            shutil.rmtree(self._created, ignore_errors=True)
+        elif self._emptied:
+            for p in self.out.iterdir():
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            os.utime(self.out, ns=self._times)
 
     def _lock(self) -> None:
         lock = self.out / LOCK
@@ -214,11 +242,13 @@ class StageWriter:
     def add_case(self, case_id: str, files: dict[str, str], meta: dict[str, Any], case_fp: str) -> None:
         validate_case_id(case_id)
         self.manifest.cases[case_id] = {"files": files, "meta": meta, "fingerprint": case_fp}
+        self._added = True
         self._write(complete=False)
 
     def finish(self, extra: dict[str, Any] | None = None) -> Manifest:
         self.manifest.extra = extra or {}
         self.manifest.cases = dict(sorted(self.manifest.cases.items()))
+        self._added = True
         self._write(complete=True)
         return self.manifest
 
@@ -229,6 +259,18 @@ class StageWriter:
     def _write(self, complete: bool) -> None:
         self.manifest.complete = complete
         write_json(self.out / MANIFEST, self.manifest.to_json())
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost of `folder` and its parents that does not exist yet (None if `folder` exists)."""
+    if folder.exists():
+        return None
+    missing = folder
+    for parent in folder.absolute().parents:
+        if parent.exists():
+            break
+        missing = parent
+    return missing
 
 
 def _alive(pid: int) -> bool:

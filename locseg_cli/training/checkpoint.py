@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -35,5 +36,10 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise LocsegError("checkpoint not found", path) from None
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            raise LocsegError("refused: it holds Python objects, not only tensors, and loading them could run "
+                              "code (not a locseg checkpoint)", path) from None
+        raise LocsegError(f"not a readable locseg checkpoint ({str(exc).splitlines()[0][:120]})", path) from None
     except Exception as exc:  # corrupted or foreign file
         raise LocsegError(f"not a readable locseg checkpoint ({str(exc).splitlines()[0][:120]})", path) from None
