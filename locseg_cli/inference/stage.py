@@ -12,6 +12,7 @@ from ..errors import LocsegError
 from ..io.atomic import atomic_path
 from ..io.manifest import Manifest, StageWriter, file_fingerprint, folder_fingerprint, read_manifest
 from ..io.nifti import load_header, load_volume, save_volume
+from ..io.space import ensure_free_space
 from ..preprocessing import CaseGeometry, prepare_case
 from ..preprocessing.pipeline import _axial_source
 from ..progress import NullProgress, Progress
@@ -56,6 +57,8 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
         items = {k: items[k] for k in cases}
     if data is not None:  # every image readable before the first prediction: a bad one stops nothing half-done
         _check_images(ds, list(items.values()), progress)
+    ensure_free_space(out, _estimated_bytes(items, data is not None, len(predictor.labels), cfg.save_probabilities),
+                      f"{len(items)} predictions")
     config = {**config_dict(cfg), "run": str(Path(run).resolve())}
     with StageWriter("infer", out, config, inputs, force) as w:
         if w.up_to_date:
@@ -107,3 +110,17 @@ def _check_images(ds: Dataset, cases: list[CaseRef], progress: Progress) -> None
         first, n = report.errors[0], len(report.errors)
         more = f" (and {n - 1} more problem{'s' * (n > 2)}: see `locseg check`)" if n > 1 else ""
         raise LocsegError(first.message + more, first.path)
+
+
+def _estimated_bytes(items: dict, raw: bool, n_classes: int, probabilities: bool) -> float:
+    """Upper bound of the output size: one uint8 per raw voxel (+ float16 per class and preprocessed voxel)."""
+    total = 0.0
+    for item in items.values():
+        if raw:
+            raw_voxels = float(np.prod(load_header(item.image).shape[:3]))
+            pre_voxels = raw_voxels  # not known before preprocessing: the raw grid bounds it for usual spacings
+        else:
+            raw_voxels = float(np.prod(item["meta"]["geometry"]["raw_shape"]))
+            pre_voxels = float(np.prod(item["meta"]["shape"]))
+        total += raw_voxels + (2 * n_classes * pre_voxels if probabilities else 0)
+    return total

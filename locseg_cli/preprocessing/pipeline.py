@@ -16,6 +16,7 @@ from ..errors import LocsegError
 from ..io.atomic import atomic_path, write_json
 from ..io.manifest import Manifest, StageWriter, file_fingerprint, fingerprint, folder_fingerprint
 from ..io.nifti import Volume, canonical_orientation, load_volume, save_volume
+from ..io.space import ensure_free_space
 from ..location import location_vectors
 from ..location.vectors import axial_from_scores
 from ..progress import NullProgress, Progress
@@ -160,6 +161,17 @@ def _raw_spacing(case: CaseRef) -> tuple[float, float, float]:
     return spacing_zyx(aff)
 
 
+def _estimated_bytes(cases: list[CaseRef], cfg: PreprocessConfig) -> float:
+    """Upper bound of the output size from the headers: float32 image + uint8 label per resampled voxel."""
+    from ..io.nifti import load_header
+
+    raw = [(np.prod(load_header(c.image).shape[:3]), np.asarray(_raw_spacing(c)), c.label is not None) for c in cases]
+    target = np.asarray(cfg.spacing, dtype=np.float64)
+    if cfg.spacing_mode == "dataset-median":
+        target = np.median([sp for _, sp, _ in raw], axis=0)
+    return float(sum(n * np.prod(sp / target) * (4 + labelled) for n, sp, labelled in raw))
+
+
 def _intensity_fingerprint(cases: list[CaseRef], progress: Progress, seed: int) -> dict:
     """nnU-Net's CT fingerprint: foreground intensities' percentiles, mean and std (sampled)."""
     rng = np.random.default_rng(seed)
@@ -214,6 +226,7 @@ def preprocess(data: str | Path, out: str | Path, cfg: PreprocessConfig, bpr: st
     inputs = {"data": (data, folder_fingerprint(data))}
     if bpr is not None:
         inputs["bpr"] = (Path(bpr), folder_fingerprint(bpr))
+    ensure_free_space(out, _estimated_bytes(cases, cfg), f"{len(cases)} preprocessed cases")
     with StageWriter("preprocess", out, config_dict(cfg), inputs, force) as w:
         if w.up_to_date:
             return w.keep_previous(), False
