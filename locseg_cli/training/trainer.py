@@ -80,7 +80,14 @@ def _truncate_metrics(path: Path, iteration: int) -> None:
     """Keep only the metric lines up to `iteration` (a resumed run rewrites what follows)."""
     if not path.is_file():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["iteration"] <= iteration]
+    keep = []
+    for ln in path.read_text().splitlines():
+        try:
+            record = json.loads(ln)
+        except json.JSONDecodeError:  # a line cut short by a kill: the resumed run writes it again
+            continue
+        if record["iteration"] <= iteration:
+            keep.append(ln)
     write_text(path, "".join(ln + "\n" for ln in keep))
 
 

@@ -170,3 +170,37 @@ def test_killed_infer_resumes_only_missing_cases(world, tmp_path, big_raw):
     assert did and man.complete and len(man.cases) == 8
     assert _mtimes(list(done_before)) == done_before
     assert not list(out.rglob(f"{TMP_PREFIX}*"))
+
+
+def test_second_run_on_the_same_out_is_refused_then_the_stale_lock_is_recovered(world, tmp_path, capsys):
+    from test_bad_inputs import run_inprocess
+
+    out = tmp_path / "run"
+    argv = ["train", "--pre", str(world / "pre"), "--out", str(out), "--features", "4,4,8,8,16,4",
+            "--patch-size", "16,16,32", "--batch-size", "2", "--epochs", "1", "--iterations-per-epoch", "30",
+            "--val-every", "0", "--checkpoint-every", "2", "--log-every", "1", "--workers", "0", "--threads", "1",
+            "--fold", "-1"]
+    proc = subprocess.Popen([sys.executable, "-m", "locseg_cli", *argv], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 120
+        while not (out / "checkpoints" / "last.pt").is_file():
+            assert proc.poll() is None and time.monotonic() < end
+            time.sleep(0.01)
+        code, err = run_inprocess(argv, capsys)  # the first run is still writing
+        assert code == 2 and err.splitlines() == [
+            f"error: {out}: another locseg run (pid {proc.pid}) is writing here; wait for it to finish"]
+        assert proc.poll() is None  # the refused run took nothing from the first
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (out / ".locseg.lock").read_text().endswith(f":{proc.pid}")  # left behind by the dead process
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"iteration": 99, "lo')  # as if the kill had cut a line short
+    code, err = run_inprocess(argv, capsys)
+    assert code == 0, err
+    lines = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["iteration"] for x in lines] == list(range(1, 31)) and not (out / ".locseg.lock").exists()
