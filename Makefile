@@ -51,7 +51,7 @@ DEMO_SHIFTS := 0,1,5,10,25,50,100
 EXP := $(if $(QUICK),experiments/quick,experiments/demo)
 
 demo: $(STAMP)
-	$(LOCSEG) synth --out $(DEMO)/raw --cases $(DEMO_CASES) --seed 0
+	$(LOCSEG) synth --out $(DEMO)/raw --cases $(DEMO_CASES) --seed 0 --preset $(EXP)
 	$(LOCSEG) preprocess --data $(DEMO)/raw --out $(DEMO)/pre --preset $(EXP)
 	set -e; for setup in $(DEMO_SETUPS); do for model in $(DEMO_MODELS); do run=$$model-$$setup; \
 	  $(LOCSEG) train --pre $(DEMO)/pre --out $(DEMO)/runs/$$run --model $$model --preset $(EXP)-$$setup; \

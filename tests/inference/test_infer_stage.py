@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import axial_first_affine, make_case
+from synthdata import axial_first_affine, make_case
 
 from locseg_cli.config import resolve_config
 from locseg_cli.errors import LocsegError
@@ -16,7 +16,7 @@ from locseg_cli.training import TrainConfig, train
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from conftest import write_dataset
+    from synthdata import write_dataset
 
     root = tmp_path_factory.mktemp("infer")
     write_dataset(root / "raw", n=4)

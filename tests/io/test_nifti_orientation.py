@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import axial_first_affine
+from synthdata import axial_first_affine
 from nibabel import orientations as nio
 
 from locseg_cli.errors import LocsegError

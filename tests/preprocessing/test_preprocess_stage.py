@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_dataset
+from synthdata import write_dataset
 
 from locseg_cli.config import resolve_config
 from locseg_cli.io.manifest import read_manifest

@@ -1,7 +1,7 @@
 """A tiny valid world (raw dataset, its preprocess output, a 2-iteration run), built once per session.
 
 Test modules import the fixtures (`from world import world_fixture, world_template_fixture`); not a conftest.py, so the
-other test folders' `from conftest import ...` keep finding tests/conftest.py.
+other test folders keep importing tests/synthdata.py unambiguously.
 """
 
 from __future__ import annotations

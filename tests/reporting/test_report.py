@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_dataset
+from synthdata import write_dataset
 
 from locseg_cli.app import main
 from locseg_cli.config import resolve_config

@@ -24,7 +24,7 @@ TINY = {"features": "4,4,8,8,16,4", "patch_size": "16,16,32", "batch_size": 4, "
 
 @pytest.fixture(scope="module")
 def pre(tmp_path_factory):
-    from conftest import write_dataset
+    from synthdata import write_dataset
 
     root = tmp_path_factory.mktemp("train")
     write_dataset(root / "raw", n=4)
