@@ -29,6 +29,8 @@ def slice_location(vec: np.ndarray, start: int, length: int) -> np.ndarray:
     """`vec[start:start+length]`, extended linearly beyond either end (patches past the border)."""
     vec = np.asarray(vec, dtype=np.float32)
     n = len(vec)
+    if 0 <= start and start + length <= n:  # inside the volume (most patches): a plain copy
+        return vec[start:start + length].copy()
     idx = np.arange(start, start + length)
     inside = np.clip(idx, 0, n - 1)
     out = vec[inside].astype(np.float32, copy=True)
@@ -49,6 +51,24 @@ def location_channels(vectors: Sequence[np.ndarray], start: Sequence[int], size:
         shape = [1, 1, 1]
         shape[a] = int(size[a])
         out[a] = seg.reshape(shape)
+    return out
+
+
+def batch_location_channels(vectors: Sequence[Sequence[np.ndarray]], starts: Sequence[Sequence[int]],
+                            size: Sequence[int]) -> np.ndarray:
+    """(B, 3, *size): `location_channels(vectors[i], starts[i], size)` for B patches, stacked.
+
+    The same values, written with one broadcast per axis for the whole batch instead of three
+    per patch (the sampler's hot path).
+    """
+    size = tuple(int(s) for s in size)
+    n = len(starts)
+    out = np.empty((n, 3, *size), dtype=np.float32)
+    for a in range(3):
+        segs = np.stack([slice_location(v[a], int(s[a]), size[a]) for v, s in zip(vectors, starts)])
+        shape = [n, 1, 1, 1]
+        shape[a + 1] = size[a]
+        out[:, a] = segs.reshape(shape)
     return out
 
 

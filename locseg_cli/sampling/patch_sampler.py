@@ -18,6 +18,7 @@ from ..errors import LocsegError
 from ..io.manifest import Manifest, case_path
 from ..io.nifti import load_volume
 from ..location import location_channels
+from ..location.vectors import batch_location_channels
 
 Sampling = Literal["class_balanced", "nnunet", "uniform"]
 
@@ -52,14 +53,26 @@ def load_preprocessed_case(pre: str | Path, manifest: Manifest, case_id: str, mm
 
 def crop_with_padding(volume: np.ndarray, start: Sequence[int], size: Sequence[int], fill: float) -> np.ndarray:
     """`volume[start:start+size]` where the parts outside the volume are `fill`."""
-    out = np.full(tuple(size), fill, dtype=volume.dtype)
+    return crop_into(volume, start, np.empty(tuple(size), dtype=volume.dtype), fill)
+
+
+def crop_into(volume: np.ndarray, start: Sequence[int], out: np.ndarray, fill: float) -> np.ndarray:
+    """Write `volume[start:start+out.shape]` into `out` (cast to its dtype), `fill` outside the volume.
+
+    Writing straight into a slot of the batch array saves the per-patch allocation and the stacking copy.
+    """
     src, dst = [], []
-    for s, n, dim in zip(start, size, volume.shape):
+    inside = True
+    for s, n, dim in zip(start, out.shape, volume.shape):
         a, b = max(s, 0), min(s + n, dim)
         if b <= a:
+            out.fill(fill)
             return out
+        inside = inside and a == s and b == s + n
         src.append(slice(a, b))
         dst.append(slice(a - s, b - s))
+    if not inside:
+        out.fill(fill)
     out[tuple(dst)] = volume[tuple(src)]
     return out
 
@@ -126,9 +139,13 @@ class PatchSampler:
             start.append(s)
         return start
 
-    def sample(self, rng: np.random.Generator, forced_fg: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _draw(self, rng: np.random.Generator, forced_fg: bool) -> tuple[PreprocessedCase, list[int]]:
+        """The next patch of the stream: its case and its first voxel."""
         case = self._case(self.case_ids[rng.integers(len(self.case_ids))])
-        start = self._start(self._centre(case, rng, forced_fg), case.image.shape)
+        return case, self._start(self._centre(case, rng, forced_fg), case.image.shape)
+
+    def sample(self, rng: np.random.Generator, forced_fg: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        case, start = self._draw(rng, forced_fg)
         img = crop_with_padding(case.image, start, self.patch_size, case.pad_value)
         lab = crop_with_padding(case.label, start, self.patch_size, 0)
         loc = location_channels(case.location, start, self.patch_size)
@@ -138,14 +155,17 @@ class PatchSampler:
         """Batch number `index` of this rank's stream: image (B,1,*P), location (B,3,*P), label (B,1,*P)."""
         rng = np.random.default_rng([self.seed, self.rank, int(index)])
         n_fg = int(round(self.foreground_fraction * self.batch_size)) if self.sampling == "nnunet" else 0
-        imgs, locs, labs = [], [], []
-        for i in range(self.batch_size):
-            img, loc, lab = self.sample(rng, forced_fg=i < n_fg)
-            imgs.append(img)
-            locs.append(loc)
-            labs.append(lab)
-        return {"image": np.stack(imgs)[:, None].astype(np.float32, copy=False),
-                "location": np.stack(locs), "label": np.stack(labs)[:, None].astype(np.int64)}
+        size = self.patch_size
+        image = np.empty((self.batch_size, 1, *size), dtype=np.float32)
+        label = np.empty((self.batch_size, 1, *size), dtype=np.int64)
+        vectors, starts = [], []
+        for i in range(self.batch_size):  # the same draws, in the same order, as `sample`
+            case, start = self._draw(rng, forced_fg=i < n_fg)
+            crop_into(case.image, start, image[i, 0], case.pad_value)
+            crop_into(case.label, start, label[i, 0], 0)
+            vectors.append(case.location)
+            starts.append(start)
+        return {"image": image, "location": batch_location_channels(vectors, starts, size), "label": label}
 
 
 class PatchBatches:
