@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
@@ -24,9 +25,12 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 class RichProgress(ProgressBase):
     """Progress bars on stderr: description, bar, n/total, elapsed, ETA and live figures."""
 
+    LOG_EVERY_S = 30.0  # without a terminal (CI, `make demo > log`), a plain status line this often
+
     def __init__(self) -> None:
         self._p: Progress | None = None
         self._task = None
+        self._last_line = 0.0
 
     def __enter__(self) -> RichProgress:
         self._p = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
@@ -49,6 +53,12 @@ class RichProgress(ProgressBase):
     def advance(self, n: int = 1, **fields: Any) -> None:
         info = "  ".join(f"{k} {_fmt(v)}" for k, v in fields.items())
         self._p.update(self._task, advance=n, **({"info": info} if fields else {}))
+        if not err_console.is_terminal and time.monotonic() - self._last_line > self.LOG_EVERY_S:
+            self._last_line = time.monotonic()
+            task = self._p.tasks[-1]
+            total = f"/{int(task.total)}" if task.total else ""
+            err_console.print(f"{task.description}: {int(task.completed)}{total}  {task.fields.get('info', '')}",
+                              markup=False)
 
     def log(self, message: str) -> None:
         self._p.console.print(message)
