@@ -9,7 +9,7 @@ synthetic CT case preprocessed at the low-res spacing), window, overlap, window 
 
 Peak memory: the whole `infer` stage (read a raw 512x512x300 CT, preprocess it, sliding window,
 per-class restore to the raw geometry, write) with a small model trained for one iteration, in a
-fresh process; its own ru_maxrss.
+fresh process; its own peak RSS (VmHWM).
 
 Usage: python benchmarks/bench_infer.py --out bench-out/infer.json [--quick]
 """

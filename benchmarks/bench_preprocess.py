@@ -10,7 +10,7 @@ The test case is 512x512xN at (0.8, 0.8, 2.0) mm (x, y, z): anisotropy 2.5 < 3, 
 also interpolates order 3 in 3D (no separate z) and the orders really are equal.
 
 Peak memory: the `preprocess` stage on one raw 512x512x300 CT (0.8, 0.8, 2.5 mm, compressed NIfTI,
-13 organ labels) at the paper's low-res spacing, in a fresh process; its own ru_maxrss.
+13 organ labels) at the paper's low-res spacing, in a fresh process; its own peak RSS (VmHWM).
 
 Usage: python benchmarks/bench_preprocess.py --out bench-out/preprocess.json [--quick]
 """

@@ -159,11 +159,18 @@ def write_raw_dataset(root: Path, cases: int, shape_xyz: tuple[int, int, int],
 def peak_rss(code: str, timeout: float = 900) -> dict:
     """Run `code` in a fresh Python process; its peak RSS, its wall time and the JSON it prints last.
 
-    The child reports its own `ru_maxrss` (RUSAGE_SELF) right after its imports and at the end,
-    so the figures belong to that one process and not to anything this process ran before.
+    The child reports its own peak RSS (VmHWM) right after its imports and at the end, so the
+    figures belong to that one process and not to anything this process ran before.
     """
-    prologue = ("import resource as _r, json as _j, sys as _s\n"
-                "def _rss():\n    return _r.getrusage(_r.RUSAGE_SELF).ru_maxrss * 1024\n")
+    # VmHWM belongs to the process's own address space; ru_maxrss would carry over the peak of the
+    # process that spawned it (Linux keeps it across exec, and subprocess may vfork).
+    prologue = ("import resource as _r, json as _j\n"
+                "def _rss():\n"
+                "    try:\n"
+                "        with open('/proc/self/status') as f:\n"
+                "            return next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith('VmHWM:'))\n"
+                "    except (OSError, StopIteration):\n"
+                "        return _r.getrusage(_r.RUSAGE_SELF).ru_maxrss * 1024\n")
     epilogue = "\nprint(_j.dumps({'peak_rss_bytes': _rss(), 'result': RESULT}))\n"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     t0 = time.perf_counter()
