@@ -49,6 +49,7 @@ class RichProgress(ProgressBase):
 
     def start(self, description: str, total: int | None = None) -> None:
         self._task = self._p.add_task(description, total=total, info="")
+        self._last_line = time.monotonic()  # short tasks print no status line at all
 
     def advance(self, n: int = 1, **fields: Any) -> None:
         info = "  ".join(f"{k} {_fmt(v)}" for k, v in fields.items())

@@ -20,7 +20,7 @@ _BUILT: list[Path] = []  # one world per session, whichever module asks first
 
 @pytest.fixture(scope="session", name="world_template")
 def world_template_fixture(tmp_path_factory) -> Path:
-    import importlib.util
+    from synthdata import write_dataset
 
     from locseg_cli.config import resolve_config
     from locseg_cli.preprocessing import PreprocessConfig, preprocess
@@ -28,11 +28,8 @@ def world_template_fixture(tmp_path_factory) -> Path:
 
     if _BUILT:
         return _BUILT[0]
-    spec = importlib.util.spec_from_file_location("tests_root_conftest", Path(__file__).parents[1] / "conftest.py")
-    root_conftest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(root_conftest)
     root = tmp_path_factory.mktemp("world")
-    root_conftest.write_dataset(root / "raw", n=3)
+    write_dataset(root / "raw", n=3)
     preprocess(root / "raw", root / "pre", resolve_config(PreprocessConfig, None, {"spacing": "2,2,2", "folds": 2}))
     train(root / "pre", root / "run", resolve_config(TrainConfig, None, TINY_TRAIN))
     _BUILT.append(root)
