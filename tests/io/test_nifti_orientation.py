@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synthdata import axial_first_affine
 from nibabel import orientations as nio
+from synthdata import axial_first_affine
 
 from locseg_cli.errors import LocsegError
 from locseg_cli.io.nifti import canonical_orientation, load_volume, save_volume

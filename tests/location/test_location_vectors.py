@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from locseg_cli.location import (apply_shift, axial_from_scores, location_channels, location_vectors,
-                                 slice_location, volume_location_channels)
+from locseg_cli.location import (
+    apply_shift,
+    axial_from_scores,
+    location_channels,
+    location_vectors,
+    slice_location,
+    volume_location_channels,
+)
 
 
 def test_volume_coordinates_are_linspace_over_the_volume():
