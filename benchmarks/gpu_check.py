@@ -44,17 +44,15 @@ def location_batch(batch: int, size: int, device: torch.device) -> torch.Tensor:
 def check(model_name: str, setting: str, patch: int, batch: int, iterations: int, warmup: int,
           device: torch.device, amp: bool, amp_dtype: torch.dtype, features: tuple[int, ...], out_channels: int) -> dict:
     """One (model, setting): iterations/s, patches/s, peak memory."""
-    from monai.losses import DiceCELoss
-
     from locseg_cli.models import ModelConfig, build_model
     from locseg_cli.training.config import TrainConfig
+    from locseg_cli.training.trainer import make_loss, make_optimizer, train_step
 
     proto = TrainConfig()
     torch.manual_seed(0)
     model = build_model(ModelConfig(model=model_name, features=features, out_channels=out_channels)).to(device).train()
-    opt = torch.optim.SGD(model.parameters(), lr=proto.lr, momentum=proto.momentum, nesterov=proto.nesterov,
-                          weight_decay=proto.weight_decay)
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False, squared_pred=True)
+    opt = make_optimizer(proto, model.parameters())  # the paper's SGD, as `locseg train` makes it
+    loss_fn = make_loss()
     use_amp = amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
     image = torch.randn(batch, 1, patch, patch, patch, device=device)
@@ -62,22 +60,9 @@ def check(model_name: str, setting: str, patch: int, batch: int, iterations: int
     label = torch.randint(0, out_channels, (batch, 1, patch, patch, patch), device=device)
     cuda = device.type == "cuda"
 
-    def step() -> float:
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            logits = model(image, location)
-        loss = loss_fn(logits.float(), label)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), proto.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-        else:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), proto.grad_clip)
-            opt.step()
-        return loss.detach()
+    def step() -> torch.Tensor:  # the training step of `locseg train` itself
+        return train_step(model, model, opt, loss_fn, image, location, label, proto.grad_clip, scaler,
+                          amp_dtype if use_amp else None)
 
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)

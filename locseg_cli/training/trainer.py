@@ -69,7 +69,41 @@ def _iteration_seed(cfg: TrainConfig, rank: int, iteration: int) -> int:
     return (cfg.seed * 1_000_003 + rank * 7919 + iteration) % (2**63)
 
 
-def _make_optimizer(cfg: TrainConfig, params):
+def make_loss():
+    """DiceCE as in the paper's code (MONAI; softmax, batch Dice, no background, squared predictions)."""
+    from monai.losses import DiceCELoss
+
+    return DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False, squared_pred=True)
+
+
+def train_step(net: torch.nn.Module, model: torch.nn.Module, optimizer, loss_fn, image: torch.Tensor,
+               location: torch.Tensor, label: torch.Tensor, grad_clip: float, scaler=None,
+               amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """One optimisation step (autocast when `amp_dtype`, GradScaler when `scaler`, gradient clipping).
+
+    `net` is what runs forward (possibly compiled or DDP-wrapped), `model` owns the parameters. A
+    non-finite loss skips the update (the caller decides what to do) and is returned as it is.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(image.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        logits = net(image, location)
+    loss = loss_fn(logits.float(), label)
+    if not torch.isfinite(loss):
+        return loss.detach()
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+    return loss.detach()
+
+
+def make_optimizer(cfg: TrainConfig, params):
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                weight_decay=cfg.weight_decay)
@@ -166,8 +200,6 @@ def _resume_or_start(s: _Session, force: bool) -> TrainResult:
 
 
 def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
-    from monai.losses import DiceCELoss
-
     pre, out, cfg, manifest, labels = s.pre, s.out, s.cfg, s.manifest, s.labels
     model, device, info, progress = s.model, s.device, s.info, s.progress
     model.to(device)
@@ -178,7 +210,7 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
             model = convert_sync_batchnorm(model)
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = _make_optimizer(cfg, model.parameters())
+    optimizer = make_optimizer(cfg, model.parameters())
     use_amp = cfg.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if cfg.amp_dtype == "bf16" else torch.float16
     scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
@@ -191,7 +223,7 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
             scaler.load_state_dict(ck["scaler"])
         best = ck.get("best_mean_dice")
     net = torch.compile(model) if cfg.compile else model
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False, squared_pred=True)
+    loss_fn = make_loss()
     metrics_path = out / "metrics.jsonl"
     ckpt_dir = out / CHECKPOINT_DIR
     fingerprint = writer.fingerprint if writer else ""
@@ -214,22 +246,10 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
             img = batch["image"].to(device, non_blocking=True)
             loc = batch["location"].to(device, non_blocking=True)
             lab = batch["label"].to(device, non_blocking=True)
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                logits = net(img, loc)
-            loss = loss_fn(logits.float(), lab)
+            loss = train_step(net, model, optimizer, loss_fn, img, loc, lab, cfg.grad_clip, scaler,
+                              amp_dtype if use_amp else None)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"loss became {loss.item()} at iteration {it}; lower --lr or disable --amp")
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
             done = it + 1
             n_last += img.shape[0] * max(info.world_size, 1)
             fields = {"loss": float(loss.item()), "lr": lr}
