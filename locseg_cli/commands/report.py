@@ -39,6 +39,7 @@ def report_command(
     cfg = resolve_config(ReportConfig, preset, overrides)
     with RichProgress() as progress:
         result = report(out, cfg, runs=runs, evals=evals, shifts=shifts, pres=pres, force=force, progress=progress)
+    _print_tables(result.collection, console)
     if not result.did_work:
         console.print(f"report: [green]up to date[/] ({out})")
         return
@@ -47,6 +48,23 @@ def report_command(
                   f"table(s) -> {result.markdown}, {result.html}")
     for note in col.notes:
         console.print(f"  [yellow]note:[/] {note}")
+
+
+def _print_tables(col, console) -> None:
+    """The result tables on screen (Tables 1 and 2, the post-processing comparison)."""
+    from rich.table import Table as RichTable
+
+    from ..reporting.tables import postprocess_table, table1, table2
+
+    for table in (table1(col), table2(col), postprocess_table(col)):
+        if not table.rows:
+            continue
+        shown = RichTable(title=table.title, title_justify="left")
+        for h in table.header:
+            shown.add_column(h)
+        for row in table.rows:
+            shown.add_row(*row)
+        console.print(shown)
 
 
 def register(app: typer.Typer, name: str) -> None:
