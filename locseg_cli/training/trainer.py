@@ -234,7 +234,7 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
     loader = PatchBatches(s.sampler).loader(start, total, workers=cfg.workers)
     progress.start(f"train {cfg.model}", total)
     progress.advance(start)
-    last_val = None
+    last_val, rate = None, None
     t_last, n_last = time.perf_counter(), 0
     metrics_file = open(metrics_path, "a") if info.is_main else None
     try:
@@ -272,6 +272,8 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
                 barrier(info)
             if info.is_main and (done % cfg.checkpoint_every == 0 or done == total):
                 save_checkpoint(ckpt_dir / "last.pt", model, optimizer, scaler, done, best, fingerprint, cfg)
+            if rate is not None:
+                fields["patches/s"] = round(rate, 1)
             if last_val is not None:
                 fields["val_dice"] = last_val["mean_dice"]
             progress.advance(1, **fields)
