@@ -39,7 +39,9 @@ def report_command(
     cfg = resolve_config(ReportConfig, preset, overrides)
     with RichProgress() as progress:
         result = report(out, cfg, runs=runs, evals=evals, shifts=shifts, pres=pres, force=force, progress=progress)
-    _print_tables(result.collection, console)
+    from ..reporting.collect import collect
+
+    _print_tables(result.collection or collect(runs, evals, shifts, pres), console)
     if not result.did_work:
         console.print(f"report: [green]up to date[/] ({out})")
         return

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import config_dict
+from ..config import config_dict, resolve_config
 from ..datasets import CaseRef, Dataset, open_dataset
 from ..errors import LocsegError
 from ..io.atomic import atomic_path
 from ..io.manifest import Manifest, StageWriter, file_fingerprint, folder_fingerprint, read_manifest
 from ..io.nifti import load_header, load_volume, save_volume
 from ..io.space import ensure_free_space
-from ..preprocessing import CaseGeometry, prepare_case
+from ..preprocessing import CaseGeometry, PreprocessConfig, prepare_case
 from ..preprocessing.pipeline import _axial_source
 from ..progress import NullProgress, Progress
 from ..sampling import load_preprocessed_case
@@ -31,9 +31,9 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
     progress = progress or NullProgress()
     if (data is None) == (pre is None):
         raise LocsegError("give exactly one of --data (raw images) or --pre (a preprocessed dataset)")
-    predictor = RunPredictor.load(run, cfg)
-    pcfg = predictor.preprocess_cfg
-    inputs = {"run": (Path(run), predictor.manifest.fingerprint)}
+    run_manifest = read_manifest(run, "train")  # cheap: the model loads only if there is work to do
+    pcfg = resolve_config(PreprocessConfig, base=run_manifest.extra["preprocess"]["config"])
+    inputs = {"run": (Path(run), run_manifest.fingerprint)}
     if data is not None:
         ds = open_dataset(data, pcfg.dataset if pcfg.dataset and pcfg.dataset != "images" else None)
         items = {c.case_id: c for c in ds.cases}
@@ -47,7 +47,7 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
         items = dict(pman.cases)
         inputs["pre"] = (Path(pre), pman.fingerprint)
     if cases is None and cfg.subset == "val":
-        cases = list(predictor.manifest.extra.get("val_cases") or [])
+        cases = list(run_manifest.extra.get("val_cases") or [])
         if not cases:
             raise LocsegError("--subset val: this run has no validation cases (trained with --fold -1)", run)
     if cases is not None:
@@ -55,11 +55,16 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
         if missing:
             raise LocsegError(f"cases not found: {', '.join(missing)}", data or pre)
         items = {k: items[k] for k in cases}
+    config = {**config_dict(cfg), "run": str(Path(run).resolve())}
+    done = StageWriter("infer", out, config, inputs, force).already_done()
+    if done is not None:
+        return done, False
     if data is not None:  # every image readable before the first prediction: a bad one stops nothing half-done
         _check_images(ds, list(items.values()), progress)
-    ensure_free_space(out, _estimated_bytes(items, data is not None, len(predictor.labels), cfg.save_probabilities),
+    n_labels = len(run_manifest.extra["labels"])
+    ensure_free_space(out, _estimated_bytes(items, data is not None, n_labels, cfg.save_probabilities),
                       f"{len(items)} predictions")
-    config = {**config_dict(cfg), "run": str(Path(run).resolve())}
+    predictor = RunPredictor.load(run, cfg)
     with StageWriter("infer", out, config, inputs, force) as w:
         if w.up_to_date:
             return w.keep_previous(), False

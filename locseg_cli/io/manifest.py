@@ -218,6 +218,22 @@ class StageWriter:
             return False
         return all(self._files_exist(c) for c in p.cases.values())
 
+    def already_done(self) -> Manifest | None:
+        """Read-only early check: the previous output if it is up to date (no lock, nothing written).
+
+        Lets a stage skip its expensive set-up (models, integrity checks) when nothing changed.
+        """
+        mpath = self.out / MANIFEST
+        if self.force or not mpath.is_file():
+            return None
+        try:
+            prev = Manifest.from_json(read_json(mpath), mpath)
+        except LocsegError:
+            return None
+        if prev.stage != self.stage or not prev.complete or prev.fingerprint != self.fingerprint:
+            return None
+        return prev if all(self._files_exist(c) for c in prev.cases.values()) else None
+
     def case_fingerprint(self, input_fingerprint: Any) -> str:
         return fingerprint([self._base_fp, input_fingerprint])
 

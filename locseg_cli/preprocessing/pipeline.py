@@ -215,6 +215,12 @@ def preprocess(data: str | Path, out: str | Path, cfg: PreprocessConfig, bpr: st
     ds = open_dataset(data, cfg.dataset)
     if cfg.location == "bpr" and bpr is None:
         raise LocsegError("--location bpr needs --bpr DIR (a `locseg bpr score` output)")
+    inputs = {"data": (data, folder_fingerprint(data))}
+    if bpr is not None:
+        inputs["bpr"] = (Path(bpr), folder_fingerprint(bpr))
+    done = StageWriter("preprocess", out, config_dict(cfg), inputs, force).already_done()
+    if done is not None:  # nothing changed: skip the integrity check and everything else
+        return done, False
     excluded = {cid: "excluded by the preset/--exclude" for cid in cfg.exclude}
     excluded.update(ds.skipped)
     cases = [c for c in ds.cases if c.case_id not in excluded]
@@ -223,9 +229,6 @@ def preprocess(data: str | Path, out: str | Path, cfg: PreprocessConfig, bpr: st
     cases = [c for c in cases if c.case_id not in invalid]
     if not cases:
         raise LocsegError("no cases left to preprocess", data)
-    inputs = {"data": (data, folder_fingerprint(data))}
-    if bpr is not None:
-        inputs["bpr"] = (Path(bpr), folder_fingerprint(bpr))
     ensure_free_space(out, _estimated_bytes(cases, cfg), f"{len(cases)} preprocessed cases")
     with StageWriter("preprocess", out, config_dict(cfg), inputs, force) as w:
         if w.up_to_date:

@@ -72,27 +72,28 @@ def shift_eval(run: str | Path, pre: str | Path, out: str | Path, cfg: ShiftEval
     """Evaluate `run` on its validation cases of `pre` for every shift in `cfg.shifts`; write shift.json."""
     progress = progress or NullProgress()
     run, pre, out = Path(run), Path(pre), Path(out)
-    predictor = RunPredictor.load(run, _infer_config(cfg, 0.0))
+    run_manifest = read_manifest(run, "train")  # the model loads only if a shift needs computing
     pman = read_manifest(pre, "preprocess")
-    trained_on = predictor.manifest.inputs.get("pre", {}).get("fingerprint")
+    trained_on = run_manifest.inputs.get("pre", {}).get("fingerprint")
     if trained_on and trained_on != pman.fingerprint:
         raise LocsegError("this preprocessed dataset is not the one the run was trained on "
                           f"(fingerprint {pman.fingerprint}, the run's {trained_on})", pre)
-    val_ids = list(predictor.manifest.extra.get("val_cases") or [])
+    val_ids = list(run_manifest.extra.get("val_cases") or [])
     if not val_ids:
         raise LocsegError("this run has no validation cases (trained with --fold -1)", run)
     missing = [c for c in val_ids if c not in pman.cases or "label" not in pman.cases[c]["files"]]
     if missing:
         raise LocsegError(f"validation case(s) without a preprocessed label: {', '.join(missing[:3])}", pre)
-    labels = predictor.labels
+    labels = run_manifest.extra["labels"]
 
     # `shifts` stays out of the stage config so that each shift keeps its fingerprint when the list grows
     config = {k: v for k, v in config_dict(cfg).items() if k not in ("shifts", "threads")}
-    inputs = {"run": (run, predictor.manifest.fingerprint), "pre": (pre, pman.fingerprint)}
+    inputs = {"run": (run, run_manifest.fingerprint), "pre": (pre, pman.fingerprint)}
+    done = StageWriter("shift-eval", out, config, inputs, force).already_done()
+    if done is not None and done.extra.get("shifts") == list(cfg.shifts) and (out / SHIFT_JSON).is_file():
+        return ShiftEvalResult(read_json(out / SHIFT_JSON), [], done)
+    predictor = RunPredictor.load(run, _infer_config(cfg, 0.0))
     with StageWriter("shift-eval", out, config, inputs, force) as w:
-        prev = w.previous
-        if w.up_to_date and prev.extra.get("shifts") == list(cfg.shifts) and w.path(SHIFT_JSON).is_file():
-            return ShiftEvalResult(read_json(w.path(SHIFT_JSON)), [], w.keep_previous())
         cases: list[PreprocessedCase] = []
         computed: list[float] = []
         rows = []

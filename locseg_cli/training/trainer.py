@@ -154,6 +154,9 @@ def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = Fals
     cfg = dataclasses.replace(cfg, out_channels=len(labels))
     train_ids, val_ids = fold_cases(manifest, cfg.fold, pre)
     monitor_ids = val_ids[: cfg.val_cases] if cfg.val_cases is not None else val_ids
+    done = StageWriter("train", out, config_dict(cfg), {"pre": (pre, manifest.fingerprint)}, force).already_done()
+    if done is not None:  # up to date: no model, sampler or process group needed
+        return TrainResult(out, False, cfg.total_iterations, done.extra.get("best_mean_dice"))
     if cfg.batch_size % info.world_size:
         raise LocsegError(f"--batch-size {cfg.batch_size} is not divisible by the {info.world_size} processes")
     torch.manual_seed(cfg.seed)  # the initial weights are part of a repeatable run
