@@ -24,6 +24,7 @@ import numpy as np
 from nibabel.openers import ImageOpener
 
 from ..errors import LocsegError
+from ..io.nifti import voxel_sizes
 from ..progress import Progress
 from .base import CaseRef, Dataset
 
@@ -144,7 +145,7 @@ def check_case(case: CaseRef, labels: list[int], ct: bool = True, read_data: boo
         if shape_i != shape_l:
             add(case.label, f"shape {_fmt_shape(shape_l)} differs from the image's {_fmt_shape(shape_i)}")
         elif image_geometry_ok:  # a broken image affine would make every label look displaced
-            tol = AFFINE_TOLERANCE_VOXELS * min(_spacing(image.affine))
+            tol = AFFINE_TOLERANCE_VOXELS * min(voxel_sizes(image.affine))
             moved = _grid_displacement(image.affine, label.affine, shape_i)
             if not np.isfinite(moved) or moved > tol:
                 add(case.label, f"affine differs from the image's: voxel grid displaced by up to {moved:.3g} mm "
@@ -199,7 +200,7 @@ def _check_geometry(path: Path, img: nib.Nifti1Image, add, ct: bool) -> None:
         add(path, f"spacing {_fmt_spacing(pixdim)} mm: not positive")
         return
     affine = img.affine
-    spacing = _spacing(affine)
+    spacing = voxel_sizes(affine)
     where = f"spacing {_fmt_spacing(spacing)} mm"
     if not all(np.isfinite(s) and s > 0 for s in spacing):
         add(path, f"{where}: not positive")
@@ -306,10 +307,6 @@ def _raw_header(path: Path, img: nib.Nifti1Image) -> nib.Nifti1Header:
 
 def _shape3(img: nib.Nifti1Image) -> tuple[int, int, int]:
     return tuple(int(s) for s in img.shape[:3])
-
-
-def _spacing(affine: np.ndarray) -> tuple[float, float, float]:
-    return tuple(float(s) for s in np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0)))
 
 
 def _grid_displacement(a: np.ndarray, b: np.ndarray, shape: tuple[int, int, int]) -> float:

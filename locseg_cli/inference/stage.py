@@ -11,10 +11,10 @@ from ..datasets import CaseRef, Dataset, open_dataset
 from ..errors import LocsegError
 from ..io.atomic import atomic_path
 from ..io.manifest import Manifest, StageWriter, file_fingerprint, folder_fingerprint, read_manifest
-from ..io.nifti import load_header, load_volume, save_volume
+from ..io.nifti import load_header, load_volume, save_volume, voxel_sizes
 from ..io.space import ensure_free_space
 from ..preprocessing import CaseGeometry, PreprocessConfig, prepare_case
-from ..preprocessing.pipeline import _axial_source
+from ..preprocessing.pipeline import axial_source
 from ..progress import NullProgress, Progress
 from ..sampling import load_preprocessed_case
 from .config import InferConfig
@@ -79,7 +79,7 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
                 image = load_volume(item.image)
                 prep = prepare_case(image, None, pcfg, tuple(predictor.manifest.extra["preprocess"]["extra"]["spacing"]),
                                     predictor.manifest.extra["preprocess"]["extra"].get("intensity"),
-                                    _axial_source(pcfg, Path(data), Path(bpr) if bpr else None, cid))
+                                    axial_source(pcfg, Path(data), Path(bpr) if bpr else None, cid))
                 volume, location, geometry = prep.image, prep.location, prep.geometry
                 pad, header = float(prep.image.min()), load_header(item.image).header
             else:
@@ -95,7 +95,7 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
                 files["probabilities"] = f"probabilities/{cid}.npz"
                 with atomic_path(w.path("probabilities", f"{cid}.npz")) as tmp, open(tmp, "wb") as f:
                     np.savez_compressed(f, probabilities=probs.numpy().astype(np.float16))
-            meta = {"spacing": [float(s) for s in np.sqrt((geometry.affine[:3, :3] ** 2).sum(0))],
+            meta = {"spacing": list(voxel_sizes(geometry.affine)),
                     "geometry": geometry.to_meta(), "shape": list(geometry.raw_shape)}
             w.add_case(cid, files, meta, cfp)
             progress.advance()

@@ -210,13 +210,17 @@ class StageWriter:
             self._locked = False
 
     # -- queries -------------------------------------------------------------------------------
+    def _is_current(self, previous: Manifest | None) -> bool:
+        """`previous` is this stage's, finished, with the same fingerprint, and all its files are there."""
+        if previous is None or previous.stage != self.stage or not previous.complete:
+            return False
+        return previous.fingerprint == self.fingerprint and all(
+            self._files_exist(c) for c in previous.cases.values())
+
     @property
     def up_to_date(self) -> bool:
-        """The previous run had the same fingerprint, finished, and all its files are still there."""
-        p = self.previous
-        if p is None or not p.complete or p.fingerprint != self.fingerprint:
-            return False
-        return all(self._files_exist(c) for c in p.cases.values())
+        """The previous run (read on entering) is current: nothing to do."""
+        return self._is_current(self.previous)
 
     def already_done(self) -> Manifest | None:
         """Read-only early check: the previous output if it is up to date (no lock, nothing written).
@@ -230,9 +234,7 @@ class StageWriter:
             prev = Manifest.from_json(read_json(mpath), mpath)
         except LocsegError:
             return None
-        if prev.stage != self.stage or not prev.complete or prev.fingerprint != self.fingerprint:
-            return None
-        return prev if all(self._files_exist(c) for c in prev.cases.values()) else None
+        return prev if self._is_current(prev) else None
 
     def case_fingerprint(self, input_fingerprint: Any) -> str:
         return fingerprint([self._base_fp, input_fingerprint])

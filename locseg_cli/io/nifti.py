@@ -35,6 +35,11 @@ def strip_nifti_suffix(name: str) -> str:
     return name
 
 
+def voxel_sizes(affine: np.ndarray) -> tuple[float, float, float]:
+    """Voxel size along each array axis (mm): the column norms of the affine."""
+    return tuple(float(s) for s in np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0)))
+
+
 @dataclass
 class Volume:
     """A 3D array with its affine and the header it was read with."""
@@ -45,7 +50,7 @@ class Volume:
 
     @property
     def spacing(self) -> tuple[float, float, float]:
-        return tuple(float(s) for s in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))
+        return voxel_sizes(self.affine)
 
 
 def load_header(path: str | Path) -> nib.Nifti1Image:

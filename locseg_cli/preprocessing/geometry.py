@@ -132,7 +132,4 @@ def body_box(image: np.ndarray, threshold: float, margin: int = 2) -> tuple[tupl
     return tuple(box)
 
 
-def spacing_zyx(affine: np.ndarray) -> tuple[float, float, float]:
-    return tuple(float(s) for s in np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0)))
-
 

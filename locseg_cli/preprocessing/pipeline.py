@@ -15,13 +15,13 @@ from ..datasets import CaseRef, Dataset, open_dataset
 from ..errors import LocsegError
 from ..io.atomic import atomic_path, write_json
 from ..io.manifest import Manifest, StageWriter, file_fingerprint, fingerprint, folder_fingerprint
-from ..io.nifti import Volume, canonical_orientation, load_volume, save_volume
+from ..io.nifti import Volume, canonical_orientation, load_volume, save_volume, voxel_sizes
 from ..io.space import ensure_free_space
 from ..location import location_vectors
 from ..location.vectors import axial_from_scores
 from ..progress import NullProgress, Progress
 from .config import PreprocessConfig
-from .geometry import CaseGeometry, body_box, spacing_zyx
+from .geometry import CaseGeometry, body_box
 from .resample import needs_separate_z, resample_image, resample_labels, target_shape
 from .splits import kfold_splits
 
@@ -57,7 +57,7 @@ def prepare_case(image: Volume, label: Volume | None, cfg: PreprocessConfig, spa
     orient, can_affine = canonical_orientation(image.affine, image.array.shape)
     img = orient.to_canonical(image.array.astype(np.float32, copy=False))
     lab = orient.to_canonical(label.array) if label is not None else None
-    raw_spacing = spacing_zyx(can_affine)
+    raw_spacing = voxel_sizes(can_affine)
     crop = body_box(img, cfg.body_threshold) if cfg.crop_body else tuple((0, n) for n in img.shape)
     sl = tuple(slice(a, b) for a, b in crop)
     box_img = img[sl]
@@ -81,7 +81,7 @@ def prepare_case(image: Volume, label: Volume | None, cfg: PreprocessConfig, spa
 # the stage
 # ------------------------------------------------------------------------------------------------
 
-def _axial_source(cfg: PreprocessConfig, data: Path, bpr: Path | None, case_id: str) -> AxialSource | None:
+def axial_source(cfg: PreprocessConfig, data: Path, bpr: Path | None, case_id: str) -> AxialSource | None:
     """The axial location of a case for `cfg.location`, as a function of its preprocessed geometry."""
     if cfg.location == "volume":
         return None
@@ -126,7 +126,7 @@ def _process_case(job: dict) -> dict:
     image = load_volume(case.image)
     label = load_volume(case.label, dtype=np.float32) if case.label else None
     prep = prepare_case(image, label, cfg, tuple(job["spacing"]), job["intensity"],
-                        _axial_source(cfg, Path(job["data"]), job["bpr"], case.case_id))
+                        axial_source(cfg, Path(job["data"]), job["bpr"], case.case_id))
     cid = case.case_id
     aff = prep.geometry.preprocessed_affine()
     files = {"image": f"images/{cid}.nii", "location": f"location/{cid}.npz"}
@@ -158,7 +158,7 @@ def _raw_spacing(case: CaseRef) -> tuple[float, float, float]:
 
     img = load_header(case.image)
     orient, aff = canonical_orientation(img.affine, img.shape)
-    return spacing_zyx(aff)
+    return voxel_sizes(aff)
 
 
 def _estimated_bytes(cases: list[CaseRef], cfg: PreprocessConfig) -> float:
@@ -194,10 +194,8 @@ def _intensity_fingerprint(cases: list[CaseRef], progress: Progress, seed: int) 
 
 def _check_integrity(ds: Dataset, cfg: PreprocessConfig, progress: Progress) -> dict[str, str]:
     """Run the dataset integrity check; errors stop the stage unless `skip_invalid`."""
-    try:
-        from ..datasets.integrity import check_dataset
-    except ImportError:  # integrity module not available in this build
-        return {}
+    from ..datasets.integrity import check_dataset
+
     report = check_dataset(ds, progress=progress, workers=cfg.workers)
     invalid = report.invalid_cases()
     if invalid and not cfg.skip_invalid:

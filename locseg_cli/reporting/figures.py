@@ -129,11 +129,11 @@ def overlay_case(evals: list[EvalRecord]) -> str | None:
 
 
 def _canonical(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
-    from ..io.nifti import canonical_orientation, load_volume
+    from ..io.nifti import canonical_orientation, load_volume, voxel_sizes
 
     vol = load_volume(path, dtype=None)
     orient, aff = canonical_orientation(vol.affine, vol.array.shape)
-    spacing = tuple(float(s) for s in np.sqrt((aff[:3, :3] ** 2).sum(0)))
+    spacing = voxel_sizes(aff)
     return orient.to_canonical(np.asarray(vol.array)), spacing
 
 
