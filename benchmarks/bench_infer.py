@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from benchlib import (
-    GIB,
     LABELS,
     ct_case,
     interleaved,
@@ -120,8 +119,6 @@ def peak_memory(workdir: Path, slices: int, patch: int, overlap: float) -> dict:
     save_volume(data / "ct_000.nii.gz", image, affine)
     del image
     rec = peak_rss(INFER_PROBE.format(run=str(run), out=str(workdir / "pred"), data=str(data), overlap=overlap))
-    rec.update(rec.pop("result"))
-    rec["rss_after_imports_gib"] = rec["rss_after_imports_bytes"] / GIB
     rec.update({"model_features": list(MEMORY_FEATURES), "patch": [patch] * 3, "overlap": overlap,
                 "out_channels": len(LABELS), "tiny_run_s": run_s, "device": "cpu"})
     return rec

@@ -157,7 +157,7 @@ def write_raw_dataset(root: Path, cases: int, shape_xyz: tuple[int, int, int],
 
 
 def peak_rss(code: str, timeout: float = 900) -> dict:
-    """Run `code` in a fresh Python process; its peak RSS, its wall time and the JSON it prints last.
+    """Run `code` in a fresh Python process; its peak RSS, its wall time and its `RESULT` dict (merged in).
 
     The child reports its own peak RSS (VmHWM) right after its imports and at the end, so the
     figures belong to that one process and not to anything this process ran before.
@@ -180,6 +180,9 @@ def peak_rss(code: str, timeout: float = 900) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     record = json.loads(proc.stdout.strip().splitlines()[-1])
+    record.update(record.pop("result"))
+    if "rss_after_imports_bytes" in record:
+        record["rss_after_imports_gib"] = record["rss_after_imports_bytes"] / GIB
     record["wall_s"] = wall
     record["peak_rss_gib"] = record["peak_rss_bytes"] / GIB
     return record
