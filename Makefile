@@ -45,31 +45,59 @@ lint: $(STAMP)
 # The demo chain, a mini-replication of the paper on the synthetic cohort: every stage caches, so a
 # second `make demo` reports each stage up to date. Models x patch setups as in the paper's Table 2 /
 # Fig. 4; the post-processing comparison on the small-patch baseline; shift robustness; the report.
+# Each stage is a phony target whose prerequisites are the stages it reads, so independent chains
+# run side by side: DEMO_JOBS chains at once, DEMO_THREADS torch threads each (2 x 1 uses two cores
+# better than 1 x 2: much of a chain is single-threaded Python).
 DEMO_MODELS := baseline coordconv locbam
 DEMO_SETUPS := small large
 DEMO_SHIFTS := 0,5,25,50,100
+DEMO_RUNS := $(foreach s,$(DEMO_SETUPS),$(foreach m,$(DEMO_MODELS),$(m)-$(s)))
+DEMO_POST := lcf atlas
+DEMO_JOBS ?= 2
+DEMO_THREADS ?= 1
 EXP := $(if $(QUICK),experiments/quick,experiments/demo)
+run_model = $(word 1,$(subst -, ,$(1)))
+run_setup = $(word 2,$(subst -, ,$(1)))
 
 demo: $(STAMP)
+	@start=$$(date +%s); \
+	OMP_NUM_THREADS=$(DEMO_THREADS) LOCSEG_PROGRESS=$(if $(filter 1,$(DEMO_JOBS)),,lines) \
+	  $(MAKE) --no-print-directory -j$(DEMO_JOBS) demo-report || exit 1; \
+	echo "make demo: $$(( $$(date +%s) - start )) s; report: $(DEMO)/report/report.md ($(DEMO)/report/report.html)"
+
+DEMO_SHIFT_RUNS := $(filter-out baseline-%,$(DEMO_RUNS))
+.PHONY: demo-synth demo-pre demo-atlas demo-report $(addprefix demo-train-,$(DEMO_RUNS)) \
+	$(addprefix demo-infer-,$(DEMO_RUNS)) $(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)) $(addprefix demo-post-,$(DEMO_POST))
+
+demo-synth:
 	$(LOCSEG) synth --out $(DEMO)/raw --cases $(DEMO_CASES) --seed 0 --preset $(EXP)
+
+demo-pre: demo-synth
 	$(LOCSEG) preprocess --data $(DEMO)/raw --out $(DEMO)/pre --preset $(EXP)
-	set -e; for setup in $(DEMO_SETUPS); do for model in $(DEMO_MODELS); do run=$$model-$$setup; \
-	  $(LOCSEG) train --pre $(DEMO)/pre --out $(DEMO)/runs/$$run --model $$model --preset $(EXP)-$$setup; \
-	  $(LOCSEG) infer --run $(DEMO)/runs/$$run --data $(DEMO)/raw --subset val --preset $(EXP) --out $(DEMO)/pred/$$run; \
-	  $(LOCSEG) evaluate --pred $(DEMO)/pred/$$run --ref $(DEMO)/raw --out $(DEMO)/eval/$$run; \
-	  if [ $$model != baseline ]; then $(LOCSEG) shift-eval --run $(DEMO)/runs/$$run --pre $(DEMO)/pre \
-	    --shifts $(DEMO_SHIFTS) --preset $(EXP) --out $(DEMO)/shift/$$run; fi; \
-	done; done
+
+$(addprefix demo-train-,$(DEMO_RUNS)): demo-train-%: demo-pre
+	$(LOCSEG) train --pre $(DEMO)/pre --out $(DEMO)/runs/$* --model $(call run_model,$*) --preset $(EXP)-$(call run_setup,$*)
+
+$(addprefix demo-infer-,$(DEMO_RUNS)): demo-infer-%: demo-train-%
+	$(LOCSEG) infer --run $(DEMO)/runs/$* --data $(DEMO)/raw --subset val --preset $(EXP) --out $(DEMO)/pred/$*
+	$(LOCSEG) evaluate --pred $(DEMO)/pred/$* --ref $(DEMO)/raw --out $(DEMO)/eval/$*
+
+# The baseline ignores the location, so shifting it changes nothing: shift-eval only the others.
+$(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)): demo-shift-%: demo-train-%
+	$(LOCSEG) shift-eval --run $(DEMO)/runs/$* --pre $(DEMO)/pre --shifts $(DEMO_SHIFTS) --preset $(EXP) \
+	  --out $(DEMO)/shift/$*
+
+demo-atlas: demo-pre demo-infer-baseline-small
 	$(LOCSEG) atlas --pre $(DEMO)/pre --pred $(DEMO)/pred/baseline-small --out $(DEMO)/atlas
-	set -e; for method in lcf atlas; do \
-	  $(LOCSEG) postprocess --pred $(DEMO)/pred/baseline-small --method $$method --atlas $(DEMO)/atlas \
-	    --out $(DEMO)/pred/baseline-small-$$method; \
-	  $(LOCSEG) evaluate --pred $(DEMO)/pred/baseline-small-$$method --ref $(DEMO)/raw \
-	    --out $(DEMO)/eval/baseline-small-$$method; \
-	done
+
+$(addprefix demo-post-,$(DEMO_POST)): demo-post-%: demo-atlas
+	$(LOCSEG) postprocess --pred $(DEMO)/pred/baseline-small --method $* --atlas $(DEMO)/atlas \
+	  --out $(DEMO)/pred/baseline-small-$*
+	$(LOCSEG) evaluate --pred $(DEMO)/pred/baseline-small-$* --ref $(DEMO)/raw --out $(DEMO)/eval/baseline-small-$*
+
+demo-report: $(addprefix demo-infer-,$(DEMO_RUNS)) $(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)) $(addprefix demo-post-,$(DEMO_POST))
 	$(LOCSEG) report --runs $(DEMO)/runs --evals $(DEMO)/eval --shifts $(DEMO)/shift --pres $(DEMO)/pre \
 	  --title "locseg demo: synthetic cohort, CPU presets" --out $(DEMO)/report
-	@echo "report: $(DEMO)/report/report.md ($(DEMO)/report/report.html)"
 
 # Varying field of view (AMOS22/KiTS23-like): the same LocBAM model with the axial location from volume
 # coordinates, from body part regression (trained on a separate synthetic cohort) and from the ground
@@ -105,3 +133,5 @@ bench: $(STAMP)
 
 clean-demo:
 	rm -rf $(DEMO)
+
+include make/paper.mk

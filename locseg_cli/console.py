@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -31,11 +32,16 @@ class RichProgress(ProgressBase):
         self._p: Progress | None = None
         self._task = None
         self._last_line = 0.0
+        # LOCSEG_PROGRESS=lines: status lines instead of live bars even on a terminal, for several
+        # stages writing to one terminal at once (`make demo` runs two chains side by side).
+        self._lines_only = os.environ.get("LOCSEG_PROGRESS", "") == "lines"
+        self._plain = self._lines_only or not err_console.is_terminal
 
     def __enter__(self) -> RichProgress:
         self._p = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                           TextColumn("{task.fields[info]}"), console=err_console, transient=False)
+                           TextColumn("{task.fields[info]}"), console=err_console, transient=False,
+                           disable=self._lines_only)
         self._p.__enter__()
         return self
 
@@ -54,12 +60,15 @@ class RichProgress(ProgressBase):
     def advance(self, n: int = 1, **fields: Any) -> None:
         info = "  ".join(f"{k} {_fmt(v)}" for k, v in fields.items())
         self._p.update(self._task, advance=n, **({"info": info} if fields else {}))
-        if not err_console.is_terminal and time.monotonic() - self._last_line > self.LOG_EVERY_S:
-            self._last_line = time.monotonic()
-            task = self._p.tasks[-1]
-            total = f"/{int(task.total)}" if task.total else ""
-            err_console.print(f"{task.description}: {int(task.completed)}{total}  {task.fields.get('info', '')}",
-                              markup=False)
+        if self._plain and time.monotonic() - self._last_line > self.LOG_EVERY_S:
+            self._status_line()
+
+    def _status_line(self) -> None:
+        self._last_line = time.monotonic()
+        task = self._p.tasks[-1]
+        total = f"/{int(task.total)}" if task.total else ""
+        err_console.print(f"{task.description}: {int(task.completed)}{total}  {task.fields.get('info', '')}",
+                          markup=False)
 
     def log(self, message: str) -> None:
         self._p.console.print(message)
@@ -67,6 +76,8 @@ class RichProgress(ProgressBase):
     def stop(self) -> None:
         if self._task is not None:
             self._p.stop_task(self._task)
+            if self._lines_only:  # no bar shows the final state
+                self._status_line()
 
 
 def _fmt(v: Any) -> str:
