@@ -18,7 +18,7 @@ from ..preprocessing import PreprocessConfig
 from ..training.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from ..training.config import TrainConfig
 from .config import InferConfig
-from .sliding_window import predict_volume
+from .sliding_window import predict_volume, softmax_
 
 
 @dataclass
@@ -62,23 +62,36 @@ class RunPredictor:
     def labels(self) -> dict[str, str]:
         return self.manifest.extra["labels"]
 
-    def probabilities(self, image: np.ndarray, location: list[np.ndarray], pad_value: float) -> torch.Tensor:
-        """(C, z, y, x) probabilities on CPU, averaged over the configured mirrorings."""
+    def logits(self, image: np.ndarray, location: list[np.ndarray], pad_value: float) -> torch.Tensor:
+        """(C, z, y, x) logits on CPU, averaged over the configured mirrorings (as nnU-Net averages them).
+
+        An inference tensor (`torch.inference_mode`): change it in place only inside that mode.
+        """
         location = apply_shift(location, self.cfg.shift, self.cfg.shift_axes) if self.cfg.shift else location
         combos = [c for r in range(len(self.cfg.mirror_axes) + 1)
                   for c in itertools.combinations(self.cfg.mirror_axes, r)]
         total = None
-        for axes in combos:
-            img = np.flip(image, axes).copy() if axes else image
-            # the location follows its voxel: a mirrored axis gets its location vector reversed
-            loc = [v[::-1].copy() if a in axes else v for a, v in enumerate(location)]
-            p = predict_volume(self.model, img, loc, self.train_cfg.patch_size, overlap=self.cfg.overlap,
-                               sw_batch_size=self.cfg.sw_batch_size, device=self.device, pad_value=pad_value,
-                               amp=self.cfg.amp)
-            p = torch.flip(p, [a + 1 for a in axes]) if axes else p
-            total = p if total is None else total + p
-        return total / len(combos)
+        with torch.inference_mode():
+            for axes in combos:  # the first is the unmirrored volume
+                img = np.flip(image, axes).copy() if axes else image
+                # the location follows its voxel: a mirrored axis gets its location vector reversed
+                loc = [v[::-1].copy() if a in axes else v for a, v in enumerate(location)]
+                out = predict_volume(self.model, img, loc, self.train_cfg.patch_size, overlap=self.cfg.overlap,
+                                     sw_batch_size=self.cfg.sw_batch_size, device=self.device, pad_value=pad_value,
+                                     amp=self.cfg.amp)
+                if total is None:
+                    total = out
+                else:  # added through numpy's flipped view: no third full-volume copy
+                    summed = total.numpy()
+                    summed += np.flip(out.numpy(), [a + 1 for a in axes])
+                del out
+            if len(combos) > 1:
+                total /= len(combos)
+        return total
 
+    def probabilities(self, image: np.ndarray, location: list[np.ndarray], pad_value: float) -> torch.Tensor:
+        """(C, z, y, x) class probabilities on CPU: the softmax of `logits`, computed in place."""
+        return softmax_(self.logits(image, location, pad_value))
 
 
 def _mismatch(expected: dict, found: dict) -> str:

@@ -19,6 +19,7 @@ from ..progress import NullProgress, Progress
 from ..sampling import load_preprocessed_case
 from .config import InferConfig
 from .predictor import RunPredictor
+from .sliding_window import softmax_
 
 
 def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path | None = None,
@@ -87,14 +88,15 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
                 volume, location, pad = case.image, case.location, case.pad_value
                 geometry = CaseGeometry.from_meta(item["meta"]["geometry"])
                 header = None
-            probs = predictor.probabilities(volume, location, pad)
-            labels = geometry.restore_argmax((c, probs[c].numpy()) for c in range(probs.shape[0]))
+            logits = predictor.logits(volume, location, pad)
+            # arg-max of the logits resampled to the raw grid (nnU-Net's way); no softmax unless it is saved
+            labels = geometry.restore_argmax((c, logits[c].numpy()) for c in range(logits.shape[0]))
             files = {"prediction": f"{cid}.nii.gz"}
             save_volume(w.path(files["prediction"]), labels, geometry.affine, header=header, dtype=np.uint8)
             if cfg.save_probabilities:
                 files["probabilities"] = f"probabilities/{cid}.npz"
                 with atomic_path(w.path("probabilities", f"{cid}.npz")) as tmp, open(tmp, "wb") as f:
-                    np.savez_compressed(f, probabilities=probs.numpy().astype(np.float16))
+                    np.savez_compressed(f, probabilities=softmax_(logits).numpy().astype(np.float16))
             meta = {"spacing": list(voxel_sizes(geometry.affine)),
                     "geometry": geometry.to_meta(), "shape": list(geometry.raw_shape)}
             w.add_case(cid, files, meta, cfp)
