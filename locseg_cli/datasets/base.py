@@ -32,6 +32,9 @@ class Dataset:
     skipped: dict[str, str] = field(default_factory=dict)  # case id -> why it was left out
     # evaluation regions the dataset defines: name -> label values merged (KiTS23: kidney_and_masses, ...)
     regions: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # classes to summarise together (mean of their per-class scores), e.g. the synthetic cohort's
+    # location-ambiguous classes; dataset.json key "class_groups": {group: [label names]}
+    class_groups: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def case(self, case_id: str) -> CaseRef:
         for c in self.cases:

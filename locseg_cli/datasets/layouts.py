@@ -46,6 +46,26 @@ def _labels_from_names(labels: dict, source: Path) -> dict[int, str]:
     return dict(sorted(out.items()))
 
 
+def _class_groups(dj: dict, labels: dict[int, str], source: Path) -> dict[str, tuple[int, ...]]:
+    """dataset.json's optional "class_groups": {group: [label names or values]} -> {group: values}."""
+    raw = dj.get("class_groups") or {}
+    if not isinstance(raw, dict):
+        raise LocsegError("'class_groups' must map a group name to a list of labels", source)
+    value_of = {name: v for v, name in labels.items()}
+    out: dict[str, tuple[int, ...]] = {}
+    for group, members in raw.items():
+        if not isinstance(members, list) or not members:
+            raise LocsegError(f"class group {group!r} must be a non-empty list of labels", source)
+        values = []
+        for m in members:
+            v = value_of.get(m) if isinstance(m, str) else m
+            if not isinstance(v, int) or v not in labels or v == 0:
+                raise LocsegError(f"class group {group!r} names {m!r}, which is not a foreground label", source)
+            values.append(v)
+        out[str(group)] = tuple(values)
+    return out
+
+
 def _is_nnunet(root: Path) -> bool:
     dj = root / "dataset.json"
     if not (dj.is_file() and (root / "imagesTr").is_dir()):
@@ -86,7 +106,8 @@ def read_nnunet(root: Path) -> Dataset:
                 if not label.is_file():
                     raise LocsegError(f"case {cid!r} has no label file {lab_dir}/{cid}{ending}", root)
             cases.append(CaseRef(cid, img, label))
-    return Dataset(root, "nnunet", labels, cases, modality=modality, name=str(dj.get("name", root.name)))
+    return Dataset(root, "nnunet", labels, cases, modality=modality, name=str(dj.get("name", root.name)),
+                   class_groups=_class_groups(dj, labels, dj_path))
 
 
 def _labels_table(raw: object, source: Path) -> dict[int, str]:
@@ -223,7 +244,7 @@ def _read_decathlon(root: Path, layout: str, skip_mri_ids: bool) -> Dataset:
             label = safe_join(root, label_rel) if isinstance(label_rel, str) else None
             cases.append(CaseRef(cid, safe_join(root, image_rel), label))
     return Dataset(root, layout, labels, cases, modality=modality, name=str(dj.get("name", root.name)),
-                   skipped=skipped)
+                   skipped=skipped, class_groups=_class_groups(dj, labels, dj_path))
 
 
 _AMOS_ID = re.compile(r"^amos_(\d+)$")

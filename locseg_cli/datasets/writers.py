@@ -24,7 +24,7 @@ class DatasetWriter:
     """
 
     def __init__(self, root: str | Path, labels: dict[int, str], layout: str = "nnunet", name: str = "Synthetic",
-                 modality: str = "CT"):
+                 modality: str = "CT", class_groups: dict[str, tuple[int, ...]] | None = None):
         if layout not in LAYOUT_WRITERS:
             raise ValueError(f"cannot write layout {layout!r} (known: {', '.join(LAYOUT_WRITERS)})")
         self.root = Path(root)
@@ -32,7 +32,14 @@ class DatasetWriter:
         self.layout = layout
         self.name = name
         self.modality = modality
+        self.class_groups = dict(class_groups or {})
         self.case_ids: list[str] = []
+
+    def class_groups_json(self) -> dict[str, dict[str, list[str]]]:
+        """dataset.json's optional "class_groups" entry (label names), empty when there are none."""
+        if not self.class_groups:
+            return {}
+        return {"class_groups": {g: [self.labels[v] for v in vals] for g, vals in self.class_groups.items()}}
 
     def case_files(self, case_id: str) -> dict[str, str]:
         """Relative paths of a case's image and label files in this layout."""
@@ -63,6 +70,7 @@ def _nnunet_finish(w: DatasetWriter, case_ids: list[str]) -> None:
         "labels": {name: value for value, name in w.labels.items()},
         "numTraining": len(case_ids),
         "file_ending": ".nii.gz",
+        **w.class_groups_json(),
     })
 
 
@@ -94,6 +102,7 @@ def _decathlon_json(w: DatasetWriter, case_ids: list[str], name: str) -> None:
         "numTest": 0,
         "training": [{"image": f"./imagesTr/{c}.nii.gz", "label": f"./labelsTr/{c}.nii.gz"} for c in case_ids],
         "test": [],
+        **w.class_groups_json(),
     })
 
 

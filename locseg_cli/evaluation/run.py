@@ -66,12 +66,18 @@ def resolve_keys(config: EvaluateConfig, preds: LabelFiles, refs: LabelFiles,
 
 
 def summarize(per_case: list[dict[str, Any]], keys: Sequence[str], foreground: Sequence[str],
-              config: EvaluateConfig) -> dict[str, Any]:
-    """nnU-Net's summary: per-key nan-means over cases, and the mean of those over foreground keys."""
+              config: EvaluateConfig, class_groups: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """nnU-Net's summary: per-key nan-means over cases, and the mean of those over foreground keys;
+    plus, per class group the reference dataset defines, the mean over its evaluated classes."""
     names = metric_names(config)
     mean = {k: {m: _nanmean([c["metrics"][k][m] for c in per_case]) for m in names} for k in keys}
     foreground_mean = {m: _nanmean([mean[k][m] for k in foreground]) for m in names}
-    return {"foreground_mean": foreground_mean, "mean": mean, "metric_per_case": per_case}
+    groups = {}
+    for group, values in (class_groups or {}).items():
+        members = [str(v) for v in values if str(v) in mean]
+        if members:
+            groups[group] = {"classes": members, **{m: _nanmean([mean[k][m] for k in members]) for m in names}}
+    return {"foreground_mean": foreground_mean, "mean": mean, "class_groups": groups, "metric_per_case": per_case}
 
 
 def _evaluate_case(pred_path: Path, ref_path: Path, keys: dict[str, list[int]],
@@ -135,7 +141,7 @@ def evaluate(pred_dir: str | Path, ref_dir: str | Path, out: str | Path, config:
             meta = w.manifest.cases[cid]["meta"]
             per_case.append({"case_id": cid, "prediction_file": meta["prediction_file"],
                              "reference_file": meta["reference_file"], "metrics": meta["metrics"]})
-        summary = summarize(per_case, list(keys), foreground, config)
+        summary = summarize(per_case, list(keys), foreground, config, refs.class_groups)
         summary.update({"labels": display, "regions": {k: v for k, v in keys.items() if not k.isdigit()},
                         "foreground_keys": foreground, "nsd_tolerance_mm": config.nsd_tolerance_mm,
                         "hd_percentile": config.hd_percentile, "cases_without_prediction": not_predicted})

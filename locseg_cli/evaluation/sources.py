@@ -25,6 +25,7 @@ class LabelFiles:
     manifest: Manifest | None = None
     layout: str = "folder"
     regions: dict[str, list[int]] = field(default_factory=dict)  # evaluation regions the dataset defines
+    class_groups: dict[str, list[int]] = field(default_factory=dict)  # classes the dataset summarises together
 
 
 def _plain_folder(root: Path, what: str) -> dict[str, Path]:
@@ -72,8 +73,9 @@ def open_references(root: str | Path) -> LabelFiles:
     files = {c.case_id: c.label for c in ds.labelled}
     if not files:
         raise LocsegError(f"this {ds.layout} dataset has no labelled cases", root)
-    regions = {str(k): [int(v) for v in vals] for k, vals in (getattr(ds, "regions", None) or {}).items()}
-    return LabelFiles(root, files, dict(ds.labels), None, ds.layout, regions)
+    regions = {str(k): [int(v) for v in vals] for k, vals in ds.regions.items()}
+    groups = {str(k): [int(v) for v in vals] for k, vals in ds.class_groups.items()}
+    return LabelFiles(root, files, dict(ds.labels), None, ds.layout, regions, groups)
 
 
 def load_labels(path: Path) -> Volume:

@@ -37,6 +37,15 @@ LABELS: dict[int, str] = {
 LABEL_OF = {name: value for value, name in LABELS.items()}
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
 
+# Classes that only the global position tells apart, by design (docs/phantom.md): the left/right
+# pairs and the lumbar levels. Written to dataset.json as class groups, so that `evaluate` reports
+# their mean Dice beside the other classes' (issue 3's measurement).
+LOCATION_AMBIGUOUS = ("right_kidney", "left_kidney", "right_adrenal", "left_adrenal") + LUMBAR
+CLASS_GROUPS: dict[str, tuple[int, ...]] = {
+    "location_ambiguous": tuple(LABEL_OF[n] for n in LOCATION_AMBIGUOUS),
+    "other": tuple(v for v, n in LABELS.items() if v and n not in LOCATION_AMBIGUOUS),
+}
+
 # BPR landmark means (FACTS §3).
 LANDMARK_SCORES: dict[str, float] = {
     "pelvis_start": 0.0, "femur_end": 13.6, "L5": 25.5, "pelvis_end": 28.8, "L3": 33.8, "kidney": 37.6,

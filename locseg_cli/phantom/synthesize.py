@@ -18,7 +18,7 @@ from ..io.atomic import read_json, safe_join, write_json
 from ..io.manifest import MANIFEST, Manifest, StageWriter, case_path, fingerprint
 from ..io.nifti import load_header, load_volume
 from ..progress import Progress
-from .anatomy import LABELS, LANDMARK_SCORES
+from .anatomy import CLASS_GROUPS, LABELS, LANDMARK_SCORES
 from .config import SynthConfig
 
 BODYPOS_DIR = "bodypos"
@@ -45,7 +45,7 @@ def make_case(config: SynthConfig, index: int, out: str) -> tuple[str, dict[str,
     from .generate import bodypos_from_affine, generate_case
 
     case = generate_case(index, config)
-    writer = DatasetWriter(out, LABELS, layout=config.layout, name=config.name)
+    writer = DatasetWriter(out, LABELS, layout=config.layout, name=config.name, class_groups=CLASS_GROUPS)
     files = writer.write_case(case.case_id, case.image, case.label, case.affine)
     img = load_header(safe_join(out, *Path(files["image"]).parts))
     affine = np.asarray(img.affine, dtype=np.float64)
@@ -120,7 +120,7 @@ def synthesize(config: SynthConfig, out: str | Path, progress: Progress | None =
         _remove_stale(out, previous_files, w.manifest.cases)
         from ..datasets.writers import DatasetWriter
 
-        DatasetWriter(out, LABELS, layout=config.layout, name=config.name).finish(ids)
+        DatasetWriter(out, LABELS, layout=config.layout, name=config.name, class_groups=CLASS_GROUPS).finish(ids)
         extra: dict[str, Any] = {
             "labels": {str(k): v for k, v in LABELS.items()},
             "fov": config.fov,

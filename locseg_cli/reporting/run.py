@@ -76,6 +76,9 @@ def build_markdown(col: Collection, out: Path, cfg: ReportConfig, inputs: dict[s
     section("Table 2: spacing × patch setup, baseline vs LocBAM", tables.table2(col),
             no_evals if not col.evals else "no evaluation of a baseline or LocBAM run.")
     progress.advance()
+    groups = tables.class_group_table(col)
+    if groups is not None:
+        section("Class groups (location-ambiguous vs other classes)", groups, "")
     section("Post-processing comparison", tables.postprocess_table(col),
             "no evaluation of `postprocess` outputs found (--evals).")
     progress.advance()

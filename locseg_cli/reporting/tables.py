@@ -116,6 +116,39 @@ def table2(col: Collection) -> Table:
     return t
 
 
+def group_dice(e: EvalRecord, group: str) -> float:
+    return _float(((e.summary.get("class_groups") or {}).get(group) or {}).get("Dice"))
+
+
+def class_group_table(col: Collection) -> Table | None:
+    """Mean Dice over each class group the reference dataset defines (the synthetic cohort's
+    location-ambiguous classes vs the others), and its difference to the same setup's baseline."""
+    evals = raw_evals(col)
+    groups = sorted({g for e in evals for g in (e.summary.get("class_groups") or {})})
+    if not groups:
+        return None
+    t = Table("class_groups", "Class groups: mean Dice", ["model", "dataset", "spacing", "patch",
+                                                          *[h for g in groups for h in (g, f"{g} − baseline")]])
+    for s in _setups(evals):
+        here = [e for e in evals if e.run.setup == s]
+        base = [e for e in here if e.run.model == "baseline"]
+        for model in order_models({e.run.model for e in here}):
+            mine = [e for e in here if e.run.model == model]
+            cells = []
+            for g in groups:
+                v = nanmean(group_dice(e, g) for e in mine)
+                b = nanmean(group_dice(e, g) for e in base)
+                cells += [fmt_dice(v), MISSING if model == "baseline" or not base else _fmt_delta(v - b)]
+            t.add([model, s.dataset, s.spacing_text, s.patch_text, *cells], f"{model} | {s.label}",
+                  _files(mine + (base if model != "baseline" else [])))
+    t.note = "Group Dice = mean over the group's classes of their mean Dice over cases (evaluate's summary.json)."
+    return t
+
+
+def _fmt_delta(v: float) -> str:
+    return MISSING if v is None or math.isnan(v) else f"{v:+.4f}"
+
+
 def postprocess_table(col: Collection) -> Table:
     """Foreground mean Dice of each run's predictions before and after each post-processing."""
     methods = sorted({e.method for e in col.evals if e.method != "none"})

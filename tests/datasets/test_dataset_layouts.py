@@ -173,3 +173,18 @@ def test_synth_layouts_are_read_by_their_readers(tmp_path: Path):
         assert result.exit_code == 0, result.output
         assert detect_layout(out) == layout
         assert len(open_dataset(out).labelled) == 2
+
+
+@pytest.mark.parametrize("layout", ["nnunet", "amos22", "msd"])
+def test_class_groups_round_trip_through_dataset_json(tmp_path: Path, layout: str):
+    labels = {0: "background", 1: "a", 2: "b", 3: "c"}
+    w = DatasetWriter(tmp_path, labels, layout=layout, class_groups={"pair": (1, 3), "rest": (2,)})
+    w.write_case("amos_0001" if layout == "amos22" else "case_0", volume(), label(), RAS_AFFINE)
+    w.finish()
+    assert json.loads((tmp_path / "dataset.json").read_text())["class_groups"] == {"pair": ["a", "c"], "rest": ["b"]}
+    assert open_dataset(tmp_path).class_groups == {"pair": (1, 3), "rest": (2,)}
+    dj = json.loads((tmp_path / "dataset.json").read_text())
+    dj["class_groups"] = {"pair": ["a", "nope"]}
+    (tmp_path / "dataset.json").write_text(json.dumps(dj))
+    with pytest.raises(LocsegError, match="'nope', which is not a foreground label"):
+        open_dataset(tmp_path)

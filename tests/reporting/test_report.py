@@ -34,7 +34,7 @@ RUNS = {"r1": ("locbam", "16,16,32"), "r2": ("baseline", "16,16,32"), "r3": ("co
 def stages(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("report")
-    write_dataset(root / "raw", n=4)
+    write_dataset(root / "raw", n=4, class_groups={"first": (1,), "both": (1, 2)})
     preprocess(root / "raw", root / "pre", resolve_config(PreprocessConfig, None, {"spacing": "2,2,2", "folds": 2}))
     for name, (model, patch) in RUNS.items():
         train(root / "pre", root / "runs" / name, resolve_config(TrainConfig, None, {**TINY, "model": model,
@@ -128,7 +128,7 @@ def _mean(vals) -> float:
 def test_every_table_cell_traces_to_its_listed_files(stages):
     out = stages / "report"
     tables = parse_tables((out / "report.md").read_text())
-    assert set(tables) == {"runs", "table1", "table2", "postprocess", "fig3", "fig4"}
+    assert set(tables) == {"runs", "table1", "table2", "class_groups", "postprocess", "fig3", "fig4"}
     checked = 0
     for key, t in tables.items():
         assert len(t["sources"]) == len(t["rows"]) > 0, key
@@ -157,6 +157,18 @@ def test_every_table_cell_traces_to_its_listed_files(stages):
                 loc = _mean([s["dice"] for s in summaries if s["model"] == "locbam"])
                 expected = {"patch": run["patch"], "PtVC": f"{100 * ptvc:.2f}%", "baseline": _dice(base),
                             "LocBAM": _dice(loc), "gain": f"{100 * (loc - base) / base:+.1f}%"}
+            elif key == "class_groups":  # recomputed from the per-class means, not the summary's groups
+                def group(s: dict, values: list[int]) -> float:
+                    return _mean([s["summary"]["mean"][str(v)]["Dice"] for v in values])
+                mine = [s for s in summaries if s["model"] == cells["model"]]
+                base = [s for s in summaries if s["model"] == "baseline"]
+                assert mine and {(s["spacing"], s["patch"]) for s in summaries} == {(cells["spacing"], cells["patch"])}
+                expected = {}
+                for g, values in (("both", [1, 2]), ("first", [1])):
+                    v = _mean([group(s, values) for s in mine])
+                    expected[g] = _dice(v)
+                    expected[f"{g} − baseline"] = ("n/a" if cells["model"] == "baseline"
+                                                   else f"{v - _mean([group(s, values) for s in base]):+.4f}")
             elif key == "postprocess":
                 expected = {m: _dice(_mean([s["dice"] for s in summaries if s["method"] == m]))
                             for m in t["header"][4:]}
