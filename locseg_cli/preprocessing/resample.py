@@ -16,8 +16,32 @@ def _resize(arr: np.ndarray, shape: Sequence[int], order: int) -> np.ndarray:
     shape = tuple(int(s) for s in shape)
     if arr.shape == shape:
         return arr.astype(np.float32, copy=False)
+    if order == 1:
+        return linear_resize(arr, shape)
     return resize(arr.astype(np.float32, copy=False), shape, order=order, mode="edge", anti_aliasing=False,
                   preserve_range=True).astype(np.float32, copy=False)
+
+
+def linear_resize(arr: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Order-1 resize, the same numbers as skimage's `resize(order=1, mode="edge")` (pixel centres map
+    to pixel centres, edges clamp), one axis after the other: linear interpolation is separable, and
+    two gathers and a weighted sum per axis are several times faster than scipy's general `zoom` --
+    it runs once per class on every prediction restored to its raw geometry."""
+    out = arr.astype(np.float32, copy=False)
+    for axis, n_out in enumerate(shape):
+        n_in = out.shape[axis]
+        if n_in == n_out:
+            continue
+        src = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
+        lo = np.floor(src).astype(np.intp)
+        hi = np.minimum(lo + 1, n_in - 1)
+        w = (src - lo).astype(np.float32).reshape([-1 if a == axis else 1 for a in range(out.ndim)])
+        a, b = np.take(out, lo, axis=axis), np.take(out, hi, axis=axis)
+        b -= a
+        b *= w
+        a += b
+        out = a
+    return out
 
 
 def target_shape(shape: Sequence[int], spacing: Sequence[float], new_spacing: Sequence[float]) -> tuple[int, ...]:
