@@ -21,6 +21,8 @@ class PreprocessConfig:
     body_threshold: float = -500.0  # HU; the body is what is denser than this
     anisotropy_threshold: float = 3.0  # max/min spacing above which z is resampled separately (nnU-Net)
     exclude: list[str] = ()  # case ids to leave out (e.g. KiTS23's corrupted scans)
+    labels: list[str] = ()  # classes to keep (names or values); the others become background. Values are
+    # kept as they are (predictions carry the dataset's own numbering); empty = every class
     skip_invalid: bool = False  # go on without cases the integrity check rejects
     folds: int = 5
     split_seed: int = 12345  # nnU-Net's KFold random_state
@@ -36,3 +38,18 @@ class PreprocessConfig:
         if self.folds < 2:
             raise LocsegError(f"--folds must be at least 2, got {self.folds}")
         self.exclude = list(self.exclude)
+        self.labels = [str(v) for v in self.labels]
+
+    def kept_labels(self, table: dict[int, str], source: object = None) -> dict[int, str]:
+        """The dataset's label table restricted to `labels` (background always kept)."""
+        if not self.labels:
+            return dict(table)
+        by_name = {name: v for v, name in table.items()}
+        keep = {0}
+        for item in self.labels:
+            v = by_name.get(item, int(item) if item.isdigit() else None)
+            if v is None or v not in table or v == 0:
+                raise LocsegError(f"--labels: {item!r} is not a foreground class of this dataset "
+                                  f"(classes: {', '.join(n for k, n in table.items() if k)})", source)
+            keep.add(v)
+        return {v: n for v, n in table.items() if v in keep}

@@ -125,6 +125,8 @@ def _process_case(job: dict) -> dict:
     out = Path(job["out"])
     image = load_volume(case.image)
     label = load_volume(case.label, dtype=np.float32) if case.label else None
+    if label is not None and job.get("keep") is not None:  # a class subset: the others become background
+        label.array = np.where(np.isin(label.array, job["keep"]), label.array, 0).astype(np.float32)
     prep = prepare_case(image, label, cfg, tuple(job["spacing"]), job["intensity"],
                         axial_source(cfg, Path(job["data"]), job["bpr"], case.case_id))
     cid = case.case_id
@@ -228,6 +230,8 @@ def preprocess(data: str | Path, out: str | Path, cfg: PreprocessConfig, bpr: st
     if not cases:
         raise LocsegError("no cases left to preprocess", data)
     ensure_free_space(out, _estimated_bytes(cases, cfg), f"{len(cases)} preprocessed cases")
+    labels = cfg.kept_labels(ds.labels, data)
+    keep = sorted(labels) if len(labels) < len(ds.labels) else None
     with StageWriter("preprocess", out, config_dict(cfg), inputs, force) as w:
         if w.up_to_date:
             return w.keep_previous(), False
@@ -241,10 +245,11 @@ def preprocess(data: str | Path, out: str | Path, cfg: PreprocessConfig, bpr: st
             intensity = _intensity_fingerprint(labelled, progress, cfg.seed)
         jobs = []
         for c in cases:
-            cfp = w.case_fingerprint([_case_inputs(c, cfg, data, bpr), list(spacing), intensity])
+            cfp = w.case_fingerprint([_case_inputs(c, cfg, data, bpr), list(spacing), intensity, keep])
             if not w.case_done(c.case_id, cfp):
                 jobs.append(({"cfg": cfg, "case": c, "out": str(out), "spacing": spacing, "intensity": intensity,
-                              "data": str(data), "bpr": str(bpr) if bpr else None, "seed": cfg.seed}, cfp))
+                              "data": str(data), "bpr": str(bpr) if bpr else None, "seed": cfg.seed,
+                              "keep": keep}, cfp))
         progress.start("preprocess", len(cases))
         progress.advance(len(cases) - len(jobs))
         fps = {job["case"].case_id: cfp for job, cfp in jobs}
@@ -266,7 +271,7 @@ def preprocess(data: str | Path, out: str | Path, cfg: PreprocessConfig, bpr: st
         ids = sorted(cid for cid, c in man.cases.items() if c["meta"]["labelled"])
         splits = kfold_splits(ids, cfg.folds, cfg.split_seed) if len(ids) >= 2 else []
         write_json(out / "splits_final.json", splits)
-        extra = {"labels": {str(k): v for k, v in ds.labels.items()}, "spacing": list(spacing),
+        extra = {"labels": {str(k): v for k, v in labels.items()}, "spacing": list(spacing),
                  "median_shape": median_shape, "ptvc": ptvc, "splits": splits, "intensity": intensity,
                  "dataset": {"layout": ds.layout, "name": ds.name, "modality": ds.modality},
                  "excluded": excluded}

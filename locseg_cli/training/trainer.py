@@ -151,7 +151,7 @@ def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = Fals
     info = dist_info()
     manifest = read_manifest(pre, "preprocess")
     labels = manifest.extra["labels"]
-    cfg = dataclasses.replace(cfg, out_channels=len(labels))
+    cfg = dataclasses.replace(cfg, out_channels=max(int(v) for v in labels) + 1)  # values, not a count: a class subset keeps them
     train_ids, val_ids = fold_cases(manifest, cfg.fold, pre)
     monitor_ids = val_ids[: cfg.val_cases] if cfg.val_cases is not None else val_ids
     done = StageWriter("train", out, config_dict(cfg), {"pre": (pre, manifest.fingerprint)}, force).already_done()

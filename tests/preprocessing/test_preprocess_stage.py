@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from synthdata import write_dataset
@@ -111,3 +113,31 @@ def test_kfold_splits_partition_the_cases(n, k):
         assert sorted(s["train"] + s["val"]) == ids and s["train"] == sorted(s["train"])
     assert kfold_splits(ids, k, 12345) == splits
     assert kfold_splits(ids, k, 1) != splits or n <= 3
+
+
+def test_class_subset_keeps_values_and_predictions_use_them(tiny_raw, tmp_path):
+    from locseg_cli.errors import LocsegError
+    from locseg_cli.evaluation import EvaluateConfig, evaluate
+    from locseg_cli.inference import InferConfig, infer
+    from locseg_cli.training import TrainConfig, train
+
+    with pytest.raises(LocsegError, match="'liver' is not a foreground class of this dataset"):
+        preprocess(tiny_raw, tmp_path / "bad", _cfg(labels="lower,liver"))
+    man, _ = preprocess(tiny_raw, tmp_path / "pre", _cfg(labels="lower"))
+    assert man.extra["labels"] == {"0": "background", "2": "lower"}
+    full, _ = preprocess(tiny_raw, tmp_path / "full", _cfg())
+    for cid, entry in man.cases.items():
+        sub = load_volume(tmp_path / "pre" / entry["files"]["label"], dtype=None).array
+        ref = load_volume(tmp_path / "full" / full.cases[cid]["files"]["label"], dtype=None).array
+        assert set(np.unique(sub)) <= {0, 2} and np.array_equal(sub == 2, ref == 2)  # "upper" is background now
+    tiny = {"features": "4,4,8,8,16,4", "batch_size": 2, "epochs": 1, "iterations_per_epoch": 2, "val_every": 2,
+            "patch_size": "16,16,32", "workers": 0, "threads": 1}
+    train(tmp_path / "pre", tmp_path / "run", resolve_config(TrainConfig, None, tiny))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["out_channels"] == 3  # values, not a count
+    infer(tmp_path / "run", tmp_path / "pred", resolve_config(InferConfig, None, {"subset": "val", "threads": 1}),
+          pre=tmp_path / "pre")
+    summary = evaluate(tmp_path / "pred", tiny_raw, tmp_path / "eval", resolve_config(EvaluateConfig, None,
+                                                                                      {"surface": False}))
+    assert list(summary["mean"]) == ["2"]  # only the kept class is scored, against the raw labels
+    for p in (tmp_path / "pred").glob("*.nii.gz"):
+        assert set(np.unique(load_volume(p, dtype=None).array)) <= {0, 2}
