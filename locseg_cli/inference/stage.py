@@ -66,6 +66,7 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
     ensure_free_space(out, _estimated_bytes(items, data is not None, n_labels, cfg.save_probabilities),
                       f"{len(items)} predictions")
     predictor = RunPredictor.load(run, cfg)
+    classes = sorted(int(k) for k in predictor.labels)
     with StageWriter("infer", out, config, inputs, force) as w:
         if w.up_to_date:
             return w.keep_previous(), False
@@ -82,7 +83,8 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
                                     predictor.manifest.extra["preprocess"]["extra"].get("intensity"),
                                     axial_source(pcfg, Path(data), Path(bpr) if bpr else None, cid))
                 volume, location, geometry = prep.image, prep.location, prep.geometry
-                pad, header = float(prep.image.min()), load_header(item.image).header
+                pad, header = float(prep.image.min()), image.header
+                del image, prep  # the raw voxels (float32) are not needed past preprocessing
             else:
                 case = load_preprocessed_case(pre, pman, cid, mmap=False)
                 volume, location, pad = case.image, case.location, case.pad_value
@@ -90,7 +92,8 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
                 header = None
             logits = predictor.logits(volume, location, pad)
             # arg-max of the logits resampled to the raw grid (nnU-Net's way); no softmax unless it is saved
-            labels = geometry.restore_argmax((c, logits[c].numpy()) for c in range(logits.shape[0]))
+            # over the run's classes only (a class subset leaves channels that are never a label)
+            labels = geometry.restore_argmax((c, logits[c].numpy()) for c in classes)
             files = {"prediction": f"{cid}.nii.gz"}
             save_volume(w.path(files["prediction"]), labels, geometry.affine, header=header, dtype=np.uint8)
             if cfg.save_probabilities:
