@@ -24,12 +24,15 @@ def shift_eval_command(run: o.Run, pre: o.Pre, out: o.Out, preset: o.Preset = No
     cfg = resolve_config(ShiftEvalConfig, preset, {**overrides, "device": device})
     with RichProgress() as progress:
         result = shift_eval(run, pre, out, cfg, force=force, progress=progress)
-    table = Table(title=f"{result.table['model']}: Dice per {cfg.axes} shift", title_justify="left")
-    classes = list(result.table["shifts"][0]["dice"]) if result.table["shifts"] else []
-    for col in ["shift %", "mean", *classes]:
-        table.add_column(col, justify="right")
-    for row in result.table["shifts"]:
-        table.add_row(f"{row['shift']:g}", f"{row['mean_dice']:.4f}", *(f"{row['dice'][c]:.4f}" for c in classes))
+    # one row per class, one column per shift: a dataset has many more classes than the screen has columns
+    rows = result.table["shifts"]
+    console.print(f"[bold]{result.table['model']}: Dice per {cfg.axes} shift[/]")
+    table = Table()
+    for col in ["class", *(f"{r['shift']:g}%" for r in rows)]:
+        table.add_column(col, justify="right" if col != "class" else "left")
+    table.add_row("[bold]mean[/]", *(f"[bold]{r['mean_dice']:.4f}[/]" for r in rows))
+    for c in (rows[0]["dice"] if rows else []):
+        table.add_row(c, *(f"{r['dice'][c]:.4f}" for r in rows))
     console.print(table)
     state = f"{len(result.computed)} shift(s) computed" if result.computed else "[green]up to date[/]"
     console.print(f"shift-eval: {state} -> {out / SHIFT_JSON}")
