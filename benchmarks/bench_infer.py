@@ -1,15 +1,20 @@
 """Sliding-window inference: the project's path against MONAI's plain call, and peak memory on a 512x512x300 CT.
 
 Time, side by side, interleaved, one torch thread (medians over rounds): the project's
-`predict_volume` (volume padded to the window, per-window location channels through `condition=`,
-Gaussian blending, stitching on CPU, softmax) against MONAI's plain `sliding_window_inference` on
-the SAME network (the model's U-Net, called on the image windows alone), the same volume (a
-synthetic CT case preprocessed at the low-res spacing), window, overlap, window batch and blending
-(Gaussian, sigma 0.125 of the window, as nnU-Net). The ratio is ours / MONAI (goal <= 1.0).
+`predict_volume` (MONAI's `sliding_window_inference` with `with_coord=True`, each window's location
+cut from the 1D location vectors, Gaussian blending, stitching on CPU, logits) against MONAI's plain
+`sliding_window_inference` on the SAME network (the model's U-Net, called on the image windows
+alone, under `torch.no_grad()` as in MONAI's tutorials), the same volume (a synthetic CT case
+preprocessed at the low-res spacing), window, overlap, window batch and blending (Gaussian, sigma
+0.125 of the window, as nnU-Net). The ratio is ours / MONAI (goal <= 1.0). MONAI's plain call under
+`torch.inference_mode()` (what the project's path runs in) is timed too, so the share of that is
+visible. The same three run again with a 1x1x1 convolution for a network, which leaves only the
+work around the network (windowing, location, blending) to compare: the project's overhead in ms.
 
 Peak memory: the whole `infer` stage (read a raw 512x512x300 CT, preprocess it, sliding window,
 per-class restore to the raw geometry, write) with a small model trained for one iteration, in a
-fresh process; its own peak RSS (VmHWM).
+fresh process; its own peak RSS (VmHWM), and which phase set it (the peak before and after each
+phase) with the sizes of the big arrays.
 
 Usage: python benchmarks/bench_infer.py --out bench-out/infer.json [--quick]
 """
@@ -24,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from benchlib import (
+    GIB,
     LABELS,
     ct_case,
     interleaved,
@@ -43,20 +49,70 @@ INFER_PROBE = """
 from pathlib import Path
 from locseg_cli.inference import InferConfig, infer
 from locseg_cli.inference import stage, predictor  # noqa: F401  (imports counted in the baseline)
+from locseg_cli.preprocessing.geometry import CaseGeometry
 import monai.inferers  # noqa: F401
 after_imports = _rss()
+PHASES = []
+
+def _status(key):
+    with open('/proc/self/status') as f:
+        return next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith(key))
+
+def _watch(owner, name, phase):
+    inner = getattr(owner, name)
+    def watched(*args, **kwargs):
+        before = _status('VmHWM:')
+        out = inner(*args, **kwargs)
+        PHASES.append({{"phase": phase, "peak_before_bytes": before, "peak_after_bytes": _status('VmHWM:'),
+                        "rss_after_bytes": _status('VmRSS:')}})
+        return out
+    setattr(owner, name, watched)
+
+_watch(stage, "load_volume", "read raw image")
+_watch(stage, "prepare_case", "preprocess")
+_watch(predictor.RunPredictor, "logits", "sliding window (logits on CPU)")
+_watch(CaseGeometry, "restore_argmax", "restore arg-max to the raw grid")
+_watch(stage, "save_volume", "write prediction")
 man, _ = infer(Path({run!r}), Path({out!r}), InferConfig(threads=1, overlap={overlap!r}), data=Path({data!r}))
 case = next(iter(man.cases.values()))
 RESULT = {{"rss_after_imports_bytes": after_imports, "raw_shape": case["meta"]["shape"],
-           "preprocessed_shape": case["meta"]["geometry"]["shape"]}}
+           "preprocessed_shape": case["meta"]["geometry"]["shape"], "box_shape": case["meta"]["geometry"]["crop"],
+           "phases": PHASES}}
 """
 
 
-def time_windows(shape_xyz: tuple[int, int, int], roi: tuple[int, int, int], overlap: float, sw_batch: int,
-                 rounds: int) -> dict:
+def sliding_window_contenders(model: torch.nn.Module, network: torch.nn.Module, volume: np.ndarray,
+                              location: list[np.ndarray], roi: tuple[int, int, int], overlap: float, sw_batch: int,
+                              pad: float, results: dict[str, torch.Tensor]) -> dict:
+    """The project's path and MONAI's plain call (under no_grad and inference_mode) on `network`."""
     from monai.inferers import sliding_window_inference
 
     from locseg_cli.inference import predict_volume
+    from locseg_cli.inference.sliding_window import SIGMA_SCALE
+
+    x = torch.from_numpy(volume)[None, None]
+
+    def plain() -> torch.Tensor:
+        return sliding_window_inference(x, roi, sw_batch, network, overlap=overlap, mode="gaussian",
+                                        sigma_scale=SIGMA_SCALE, cval=pad)[0]
+
+    def ours():
+        results["ours"] = predict_volume(model, volume, location, roi, overlap=overlap, sw_batch_size=sw_batch,
+                                         pad_value=pad)
+
+    def monai_plain():
+        with torch.no_grad():
+            results["monai_plain"] = plain()
+
+    def monai_plain_inference_mode():
+        with torch.inference_mode():
+            results["monai_plain_inference_mode"] = plain()
+
+    return {"ours": ours, "monai_plain": monai_plain, "monai_plain_inference_mode": monai_plain_inference_mode}
+
+
+def time_windows(shape_xyz: tuple[int, int, int], roi: tuple[int, int, int], overlap: float, sw_batch: int,
+                 rounds: int, overhead_rounds: int) -> dict:
     from locseg_cli.io.nifti import Volume
     from locseg_cli.models import ModelConfig, build_model
     from locseg_cli.preprocessing import PreprocessConfig, prepare_case
@@ -66,31 +122,47 @@ def time_windows(shape_xyz: tuple[int, int, int], roi: tuple[int, int, int], ove
     volume, location = prep.image, prep.location
     torch.manual_seed(0)
     model = build_model(ModelConfig(model="baseline", out_channels=len(LABELS), features=TIMING_FEATURES)).eval()
-    network = model.unet  # the same U-Net the project's path runs, without the location wrapper
-    x = torch.from_numpy(volume)[None, None]
     pad = float(volume.min())
     results: dict[str, torch.Tensor] = {}
-
-    def ours():
-        results["ours"] = predict_volume(model, volume, location, roi, overlap=overlap, sw_batch_size=sw_batch,
-                                         pad_value=pad)
-
-    def monai_plain():
-        with torch.no_grad():
-            results["monai"] = sliding_window_inference(x, roi, sw_batch, network, overlap=overlap, mode="gaussian",
-                                                        sigma_scale=0.125)
-
-    samples = interleaved({"ours": ours, "monai_plain": monai_plain}, rounds, log=lambda m: stderr(f"  {m}"))
-    med = medians(samples)
-    # the volume is larger than the window, so no padding: both must give the same probabilities
-    same = bool(torch.allclose(results["ours"], torch.softmax(results["monai"][0], 0), atol=1e-5))
-    return {
+    # the same U-Net the project's path runs, without the location wrapper
+    tasks = sliding_window_contenders(model, model.unet, volume, location, roi, overlap, sw_batch, pad, results)
+    cpu: dict[str, list[float]] = {}
+    samples = interleaved(tasks, rounds, log=lambda m: stderr(f"  {m}"), cpu=cpu)
+    ours, monai = results["ours"], results["monai_plain"]
+    record = {
         "volume_shape": list(volume.shape), "roi": list(roi), "overlap": overlap, "sw_batch_size": sw_batch,
         "features": list(TIMING_FEATURES), "out_channels": len(LABELS), "rounds": rounds,
-        "samples_s": samples, "median_s": med, "ratio_ours_over_monai": med["ours"] / med["monai_plain"],
-        "median_paired_ratio": float(np.median([a / b for a, b in zip(samples["ours"], samples["monai_plain"])])),
-        "same_probabilities_as_monai_softmax": same,
+        **_ratios(samples, ""), **_ratios(cpu, "cpu_"),
+        "max_abs_logit_difference": float((ours - monai).abs().max()),
+        "same_logits_as_monai": bool(torch.allclose(ours, monai, atol=1e-5, rtol=1e-5)),
+        "same_argmax_as_monai": bool(torch.equal(ours.argmax(0), monai.argmax(0))),
     }
+    # the work around the network alone: a 1x1x1 convolution in place of the U-Net
+    model.unet = torch.nn.Conv3d(1, len(LABELS), 1)
+    tasks = sliding_window_contenders(model, model.unet, volume, location, roi, overlap, sw_batch, pad, results)
+    cpu = {}
+    samples = interleaved(tasks, overhead_rounds, cpu=cpu)
+    record["around_network"] = {"rounds": overhead_rounds, **_differences(samples, ""), **_differences(cpu, "cpu_")}
+    return record
+
+
+def _ratios(samples: dict[str, list[float]], prefix: str) -> dict:
+    """Medians, ours / MONAI's medians and the median of the per-round ratios (wall or CPU seconds)."""
+    med = medians(samples)
+    out = {f"{prefix}samples_s": samples, f"{prefix}median_s": med}
+    for ref, suffix in (("monai_plain", ""), ("monai_plain_inference_mode", "_inference_mode")):
+        out[f"{prefix}ratio_ours_over_monai{suffix}"] = med["ours"] / med[ref]
+        out[f"{prefix}median_paired_ratio{suffix}"] = float(np.median(np.divide(samples["ours"], samples[ref])))
+    return out
+
+
+def _differences(samples: dict[str, list[float]], prefix: str) -> dict:
+    """Medians and the median per-round difference ours - MONAI in ms (wall or CPU seconds)."""
+    out = {f"{prefix}median_s": medians(samples)}
+    for ref, suffix in (("monai_plain", ""), ("monai_plain_inference_mode", "_inference_mode")):
+        diff = np.subtract(samples["ours"], samples[ref])
+        out[f"{prefix}median_paired_difference{suffix}_ms"] = 1e3 * float(np.median(diff))
+    return out
 
 
 def make_run(workdir: Path, patch: int) -> Path:
@@ -121,6 +193,19 @@ def peak_memory(workdir: Path, slices: int, patch: int, overlap: float) -> dict:
     rec = peak_rss(INFER_PROBE.format(run=str(run), out=str(workdir / "pred"), data=str(data), overlap=overlap))
     rec.update({"model_features": list(MEMORY_FEATURES), "patch": [patch] * 3, "overlap": overlap,
                 "out_channels": len(LABELS), "tiny_run_s": run_s, "device": "cpu"})
+    pre_voxels = float(np.prod(rec["preprocessed_shape"]))
+    box_voxels = float(np.prod([b - a for a, b in rec["box_shape"]]))
+    rec["array_gib"] = {  # the big arrays, from the shapes this run had
+        "raw_image_float32": float(np.prod(rec["raw_shape"])) * 4 / GIB,
+        "logits_float32_classes_x_preprocessed": len(LABELS) * pre_voxels * 4 / GIB,
+        "blend_weights_float32_preprocessed": pre_voxels * 4 / GIB,
+        "one_class_resampled_float32_raw_box": box_voxels * 4 / GIB,
+    }
+    for phase in rec["phases"]:
+        phase["peak_rise_gib"] = (phase["peak_after_bytes"] - phase["peak_before_bytes"]) / GIB
+        phase["peak_after_gib"] = phase["peak_after_bytes"] / GIB
+        phase["rss_after_gib"] = phase["rss_after_bytes"] / GIB
+    rec["peak_set_by"] = max(rec["phases"], key=lambda p: p["peak_after_bytes"] - p["peak_before_bytes"])["phase"]
     return rec
 
 
@@ -131,26 +216,46 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--memory-slices", type=int, default=None, help="slices of the raw 512x512xN CT (default 300)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-memory", action="store_true", help="time the sliding window only")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
-    rounds = args.rounds or (2 if args.quick else 3)
+    rounds = args.rounds or (2 if args.quick else 5)
     shape = (160, 160, 48) if args.quick else (192, 192, 64)
     memory_slices = args.memory_slices or (120 if args.quick else 300)
     result = {"benchmark": "infer", "machine": machine(args.threads), "quick": args.quick}
     stderr(f"sliding window, ours vs MONAI plain, {rounds} rounds")
-    result["sliding_window"] = time_windows(shape, (32, 32, 32), 0.5, 4, rounds)
-    stderr(f"peak memory of `infer` on a raw 512x512x{memory_slices} CT")
-    with tempfile.TemporaryDirectory(prefix="locseg-bench-") as tmp:
-        result["memory"] = peak_memory(Path(tmp), memory_slices, 64, 0.5)
+    result["sliding_window"] = time_windows(shape, (32, 32, 32), 0.5, 4, rounds, 5 if args.quick else 20)
+    sw = result["sliding_window"]
+    print(f"sliding window {sw['volume_shape']} roi {sw['roi']} overlap {sw['overlap']}, medians of {rounds}; "
+          f"same logits as MONAI {sw['same_logits_as_monai']} (max diff {sw['max_abs_logit_difference']:.1e}), "
+          f"same arg-max {sw['same_argmax_as_monai']}")
+    for prefix, what in (("", "wall"), ("cpu_", "CPU")):
+        med = sw[f"{prefix}median_s"]
+        print(f"  {what}: ours {med['ours']:.2f}s, MONAI plain {med['monai_plain']:.2f}s -> "
+              f"x{sw[f'{prefix}ratio_ours_over_monai']:.3f} (paired x{sw[f'{prefix}median_paired_ratio']:.3f}; "
+              f"goal <= 1.0); MONAI plain in inference mode {med['monai_plain_inference_mode']:.2f}s -> "
+              f"x{sw[f'{prefix}ratio_ours_over_monai_inference_mode']:.3f}")
+    around = sw["around_network"]
+    for prefix, what in (("", "wall"), ("cpu_", "CPU")):
+        med = around[f"{prefix}median_s"]
+        print(f"  around the network (1x1x1 conv), {what}: ours {1e3 * med['ours']:.0f} ms, MONAI plain "
+              f"{1e3 * med['monai_plain']:.0f} ms, paired difference "
+              f"{around[f'{prefix}median_paired_difference_ms']:+.1f} ms "
+              f"({around[f'{prefix}median_paired_difference_inference_mode_ms']:+.1f} ms against inference mode)")
+    if not args.no_memory:
+        stderr(f"peak memory of `infer` on a raw 512x512x{memory_slices} CT")
+        with tempfile.TemporaryDirectory(prefix="locseg-bench-") as tmp:
+            result["memory"] = peak_memory(Path(tmp), memory_slices, 64, 0.5)
+        mem = result["memory"]
+        print(f"peak RSS of infer on raw 512x512x{memory_slices}: {mem['peak_rss_gib']:.2f} GiB "
+              f"(imports {mem['rss_after_imports_gib']:.2f} GiB) in {mem['wall_s']:.0f}s, set in: {mem['peak_set_by']}")
+        for phase in mem["phases"]:
+            print(f"  {phase['phase']}: peak {phase['peak_after_gib']:.2f} GiB (+{phase['peak_rise_gib']:.2f}), "
+                  f"RSS after {phase['rss_after_gib']:.2f} GiB")
+        print("  arrays: " + ", ".join(f"{k} {v:.2f} GiB" for k, v in mem["array_gib"].items()))
     result["wall_s"] = time.perf_counter() - t_start
     write_result(args.out, result)
-    sw, mem = result["sliding_window"], result["memory"]
-    print(f"sliding window {sw['volume_shape']} roi {sw['roi']} overlap {sw['overlap']}: ours "
-          f"{sw['median_s']['ours']:.2f}s, MONAI plain {sw['median_s']['monai_plain']:.2f}s -> "
-          f"x{sw['ratio_ours_over_monai']:.3f} (goal <= 1.0)")
-    print(f"peak RSS of infer on raw 512x512x{memory_slices}: {mem['peak_rss_gib']:.2f} GiB "
-          f"(imports {mem['rss_after_imports_gib']:.2f} GiB) in {mem['wall_s']:.0f}s")
     print(f"wrote {args.out} in {result['wall_s']:.0f}s")
 
 

@@ -61,11 +61,14 @@ def machine(threads: int | None = None) -> dict:
 
 
 def interleaved(tasks: dict[str, Callable[[], object]], rounds: int, calls: dict[str, int] | None = None,
-                warmup: bool = True, log: Callable[[str], None] | None = None) -> dict[str, list[float]]:
+                warmup: bool = True, log: Callable[[str], None] | None = None,
+                cpu: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
     """Seconds per call of each task, the tasks interleaved round by round with a rotating order.
 
     `calls[name]` timed calls of a task per round (cheap tasks get more, so every task spans the
     same stretch of wall time and background load hits them alike). One untimed warm-up call each.
+    `cpu`, if given, receives the CPU seconds of this process per call (less sensitive than wall
+    time to other jobs taking the cores, for single-threaded work).
     """
     calls = calls or {}
     names = list(tasks)
@@ -77,9 +80,11 @@ def interleaved(tasks: dict[str, Callable[[], object]], rounds: int, calls: dict
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             for _ in range(calls.get(name, 1)):
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 tasks[name]()
                 samples[name].append(time.perf_counter() - t0)
+                if cpu is not None:
+                    cpu.setdefault(name, []).append(time.process_time() - c0)
         if log:
             log(f"round {r + 1}/{rounds}: " + "  ".join(f"{n} {statistics.median(samples[n]):.4g}s" for n in names))
     return samples
