@@ -290,4 +290,5 @@ def test_table2_chain_runs_on_a_tiny_btcv_cohort(tmp_path):
     again = run_make(str(paper / "eval" / "btcv-lowres-small" / "locbam-fold0" / "manifest.json"), dry=False,
                      **variables)
     assert again.returncode == 0, again.stderr
-    assert " ".join(again.stdout.split()).count("up to date") == 4, again.stdout  # pre, train, infer, eval
+    said = " ".join((again.stdout + again.stderr).split())
+    assert said.count("up to date") == 4, said  # preprocess, train, infer, evaluate
