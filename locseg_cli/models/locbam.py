@@ -7,8 +7,11 @@ Conv1d k ->C; sigmoid. Each gate multiplies the map along its axis; the three ga
 concatenated (3C) and fused back to C by a 1x1x1 conv.
 
 The gating and fusion together are one linear map per voxel, y = b + sum_a W_a (x * g_a). The
-fused implementation (`gate_fusion`) computes it slab by slab in cache-sized pieces and recomputes
-in backward, so the 3C-channel full-resolution map is never materialised or kept for backward.
+fused implementation (`gate_fusion`) computes it piece by piece (whole patches batched together
+while they fit an element budget, else slabs of axial slices) and recomputes in backward, so the
+3C-channel full-resolution map is never materialised or kept for backward. The axis profiles are
+read in one pass (`axis_means`) and hand their gradient back as broadcast views that autograd adds
+in place; the three gates of a cubic patch run stacked (`stacked_gates`), a third of the tiny ops.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-# Voxel-channel elements per slab of the fused pass: small enough that the 3C-channel temporary
-# stays in cache on CPU; large on accelerators, where per-slab launch cost dominates.
-_CPU_SLAB_ELEMENTS = 1 << 16
+# Voxel-channel elements of x per piece of the fused pass. CPU: a few axial slices (4 at 32^3 x 32
+# channels, 1 at 64^3), so the 3C-channel temporary stays near the cache while the Python loop
+# stays short (2^16..2^19 measured: 2^17 best or tied at 32^3 and 64^3). Accelerators: whole patches
+# batched together (16 patches of 32^3 x 32 per piece; the temporary stays ~100-200 MB).
+_CPU_SLAB_ELEMENTS = 1 << 17
 _GPU_SLAB_ELEMENTS = 1 << 24
 
 
@@ -64,6 +70,81 @@ class AxisGate(nn.Module):
         return torch.sigmoid(self.rest(h))
 
 
+def stacked_gates(gates: nn.ModuleList | list[AxisGate], pooled: Tensor, position: Tensor) -> Tensor:
+    """Gates of equal length evaluated together: `pooled` (G, B, C, L), `position` (G, B, 1, L) -> (G, B, C, L).
+
+    The same computation as `gates[a](pooled[a], position[a])` for each a (each gate its own
+    weights, norm statistics and running statistics; dropout drops whole channels per gate and
+    sample), with a third of the tiny ops: at small maps their per-op cost is most of a gate's.
+    Convolutions run as batched matmuls (a k>1 Conv1d on CPU otherwise goes to oneDNN, slow at L~32).
+    """
+    first = gates[0]
+    h = pooled + position if first.inject == "input" else pooled
+    if isinstance(first.dropout, nn.Dropout1d):
+        g, bsz, c, length = h.shape
+        h = F.dropout1d(h.reshape(g * bsz, c, length), first.dropout.p, first.dropout.training).view(g, bsz, c, length)
+    h = _stacked_layers([gate.first for gate in gates], h)
+    if first.inject == "mid":
+        h = h + position
+    return torch.sigmoid(_stacked_layers([gate.rest for gate in gates], h))
+
+
+def _stacked_layers(seqs: list[nn.Sequential], h: Tensor) -> Tensor:
+    for layers in zip(*seqs):
+        if isinstance(layers[0], nn.Conv1d):
+            h = _stacked_conv(layers, h)
+        elif isinstance(layers[0], nn.ReLU):
+            h = F.relu(h)
+        elif isinstance(layers[0], (nn.BatchNorm1d, nn.InstanceNorm1d)):
+            h = _stacked_norm(layers, h)
+        elif not isinstance(layers[0], nn.Identity):
+            raise TypeError(f"no stacked form of {type(layers[0]).__name__}")
+    return h
+
+
+def _stacked_conv(convs: tuple[nn.Conv1d, ...], h: Tensor) -> Tensor:
+    """Per-gate Conv1d (stride 1, 'same' padding) on (G, B, Cin, L) as one batched matmul."""
+    g, bsz, cin, length = h.shape
+    k = convs[0].kernel_size[0]
+    if k > 1:
+        pad = convs[0].padding[0]
+        h = F.pad(h, (pad, pad)).unfold(-1, k, 1).transpose(-1, -2).reshape(g, bsz, cin * k, length)
+    weight = torch.stack([conv.weight for conv in convs]).view(g, 1, -1, cin * k)
+    out = torch.matmul(weight, h)
+    if convs[0].bias is not None:
+        out = out + torch.stack([conv.bias for conv in convs])[:, None, :, None]
+    return out
+
+
+def _stacked_norm(norms: tuple[nn.Module, ...], h: Tensor) -> Tensor:
+    """Per-gate BatchNorm1d / InstanceNorm1d on (G, B, C, L): one call over G*C channels."""
+    g, bsz, c, length = h.shape
+    first = norms[0]
+    flat = h.transpose(0, 1).reshape(bsz, g * c, length)
+    weight = torch.cat([n.weight for n in norms]) if first.affine else None
+    bias = torch.cat([n.bias for n in norms]) if first.affine else None
+    if isinstance(first, nn.InstanceNorm1d):
+        if first.track_running_stats:
+            raise TypeError("no stacked form of InstanceNorm1d with running statistics")
+        out = F.instance_norm(flat, weight=weight, bias=bias, eps=first.eps)
+    else:  # nn.BatchNorm1d, the same bookkeeping as its forward
+        factor = 0.0 if first.momentum is None else first.momentum
+        if first.training and first.track_running_stats:
+            for n in norms:
+                n.num_batches_tracked.add_(1)
+            if first.momentum is None:
+                factor = 1.0 / float(first.num_batches_tracked)
+        tracked = first.running_mean is not None
+        mean = torch.cat([n.running_mean for n in norms]) if tracked else None
+        var = torch.cat([n.running_var for n in norms]) if tracked else None
+        out = F.batch_norm(flat, mean, var, weight, bias, first.training or not tracked, factor, first.eps)
+        if tracked and first.training:
+            for a, n in enumerate(norms):
+                n.running_mean.copy_(mean[a * c:(a + 1) * c])
+                n.running_var.copy_(var[a * c:(a + 1) * c])
+    return out.view(bsz, g, c, length).transpose(0, 1)
+
+
 class LocBAM(nn.Module):
     """Location-based attention on a (B, C, D, H, W) map, gate a fed location channel a."""
 
@@ -79,11 +160,10 @@ class LocBAM(nn.Module):
     def axis_gates(self, x: Tensor, location: Tensor) -> list[Tensor]:
         """The three gates (B, C, L_a), gate a computed from features and location pooled onto axis a."""
         pooled = axis_means(x) if self.fused else [x.mean(dim=_others(a)) for a in range(3)]
-        out = []
-        for a, gate in enumerate(self.gates):
-            position = location[:, a:a + 1].mean(dim=_others(a)).to(pooled[a].dtype)
-            out.append(gate(pooled[a], position))
-        return out
+        positions = [location[:, a:a + 1].mean(dim=_others(a)).to(pooled[a].dtype) for a in range(3)]
+        if self.fused and pooled[0].shape == pooled[1].shape == pooled[2].shape:  # cubic patches
+            return list(stacked_gates(self.gates, torch.stack(pooled), torch.stack(positions)).unbind(0))
+        return [gate(pooled[a], positions[a]) for a, gate in enumerate(self.gates)]
 
     def forward(self, x: Tensor, location: Tensor) -> Tensor:
         g = self.axis_gates(x, location)
@@ -99,7 +179,9 @@ def _others(axis: int) -> tuple[int, int]:
 
 def axis_means(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """x (B, C, D, H, W) averaged onto each axis: (B, C, D), (B, C, H), (B, C, W), in one pass over x."""
-    return _AxisMeans.apply(x)
+    m0, plane = _DepthMeans.apply(x)
+    m1, m2 = _PlaneMeans.apply(x, plane)
+    return m0, m1, m2
 
 
 def naive_gated_concat(x: Tensor, gates: list[Tensor]) -> Tensor:
@@ -118,19 +200,43 @@ def gate_fusion(x: Tensor, g0: Tensor, g1: Tensor, g2: Tensor, weight: Tensor, b
     return _GateFusion.apply(x, g0, g1, g2, weight, bias)
 
 
-def _slab_depth(x: Tensor) -> int:
-    return _slab_depth_of(x.shape, x.device)
+def _plan(shape: torch.Size | tuple[int, ...], device: torch.device) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """How the fused pass walks the map: [(b0, b1, [(d0, n), ...])], each piece within the element budget.
 
-
-def _slab_depth_of(shape: torch.Size | tuple[int, ...], device: torch.device) -> int:
-    """Axial slices per slab: as many as fit the element budget, at least one."""
-    _, c, d, h, w = shape
+    Whole patches are batched together while they fit (on an accelerator, a few pieces for the whole
+    batch); a patch larger than the budget is cut into slabs of n axial slices, one patch at a time.
+    """
+    bsz, c, d, h, w = shape
     budget = _CPU_SLAB_ELEMENTS if device.type == "cpu" else _GPU_SLAB_ELEMENTS
-    return max(1, min(d, budget // max(1, c * h * w)))
+    per_patch = c * d * h * w
+    if per_patch <= budget:
+        k = max(1, budget // max(1, per_patch))
+        return [(b0, min(b0 + k, bsz), [(0, d)]) for b0 in range(0, bsz, k)]
+    n = max(1, budget // max(1, c * h * w))
+    slabs = [(d0, min(n, d - d0)) for d0 in range(0, d, n)]
+    return [(i, i + 1, slabs) for i in range(bsz)]
+
+
+class _Scratch:
+    """Views of one scratch buffer shaped for a piece of k patches x n slices (a few shapes per pass)."""
+
+    def __init__(self, x: Tensor, plan: list[tuple[int, int, list[tuple[int, int]]]], channels: int) -> None:
+        _, _, _, self.h, self.w = x.shape
+        self.channels = channels
+        most = max((b1 - b0) * n for b0, b1, slabs in plan for _, n in slabs)
+        self.buf = x.new_empty(most * channels * self.h * self.w)
+        self.views: dict[tuple[int, int], tuple[Tensor, ...]] = {}
+
+    def get(self, k: int, n: int) -> tuple[Tensor, ...]:
+        """(whole (k, parts, C, n, H, W), its (k, parts*C, n*H*W) matrix view, each part (k, C, n, H, W))."""
+        if (k, n) not in self.views:
+            whole = self.buf[:k * n * self.channels * self.h * self.w].view(k, 3, -1, n, self.h, self.w)
+            self.views[(k, n)] = (whole, whole.view(k, self.channels, n * self.h * self.w), *whole.unbind(1))
+        return self.views[(k, n)]
 
 
 class _GateFusion(torch.autograd.Function):
-    """Slab-wise y = b + W z with z = [x*g0; x*g1; x*g2] rebuilt per slab of axial slices."""
+    """y = b + W z with z = [x*g0; x*g1; x*g2] rebuilt piece by piece (see `_plan`), never kept."""
 
     @staticmethod
     def forward(ctx, x: Tensor, g0: Tensor, g1: Tensor, g2: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -143,20 +249,24 @@ class _GateFusion(torch.autograd.Function):
         co = w.shape[0]
         hw = h * wd
         y = x.new_empty(bsz, co, d, h, wd)
-        step = _slab_depth(x)
-        zbuf = x.new_empty(3 * c * step * hw)
-        for i in range(bsz):
-            xi, yi = x[i], y[i].view(co, d * hw)
-            g1i, g2i = g1[i].view(c, 1, h, 1), g2[i].view(c, 1, 1, wd)
-            for d0 in range(0, d, step):
-                n = min(step, d - d0)
-                z = zbuf[:3 * c * n * hw].view(3, c, n, h, wd)
-                xc = xi[:, d0:d0 + n]
-                torch.mul(xc, g0[i, :, d0:d0 + n].view(c, n, 1, 1), out=z[0])
-                torch.mul(xc, g1i, out=z[1])
-                torch.mul(xc, g2i, out=z[2])
-                torch.addmm(b[:, None].expand(co, n * hw), w, z.view(3 * c, n * hw),
-                            out=yi[:, d0 * hw:(d0 + n) * hw])
+        plan = _plan(x.shape, x.device)
+        scratch = _Scratch(x, plan, 3 * c)
+        bcol = b[:, None]
+        for b0, b1, slabs in plan:
+            k = b1 - b0
+            xb, yb = x[b0:b1], y[b0:b1].view(k, co, d * hw)
+            g0b, g1b, g2b = g0[b0:b1].view(k, c, d, 1, 1), g1[b0:b1].view(k, c, 1, h, 1), g2[b0:b1].view(k, c, 1, 1, wd)
+            for d0, n in slabs:
+                _, zm, z0, z1, z2 = scratch.get(k, n)
+                xs = xb.narrow(2, d0, n)
+                torch.mul(xs, g0b.narrow(2, d0, n), out=z0)
+                torch.mul(xs, g1b, out=z1)
+                torch.mul(xs, g2b, out=z2)
+                ys = yb.narrow(2, d0 * hw, n * hw)
+                if k == 1:  # one patch or a slab of it: a strided (C_out, n*H*W) view of y
+                    torch.addmm(bcol, w, zm[0], out=ys[0])
+                else:  # whole patches: contiguous (k, C_out, D*H*W)
+                    torch.baddbmm(bcol, w.expand(k, co, 3 * c), zm, out=ys)
         ctx.save_for_backward(x, g0, g1, g2, w)
         return y
 
@@ -169,74 +279,92 @@ class _GateFusion(torch.autograd.Function):
         hw = h * wd
         gx = torch.empty_like(x)
         gw = w.new_zeros(co, 3 * c)
-        gg0 = g0.new_empty(bsz, c, d)
-        gg1 = g1.new_zeros(bsz, c, h)
-        gg2 = g2.new_zeros(bsz, c, wd)
-        step = _slab_depth(x)
-        zbuf = x.new_empty(3 * c * step * hw)
-        vbuf = x.new_empty(3 * c * step * hw)
+        gg0 = torch.empty_like(g0)
+        gb = gy.new_zeros(co)
+        planes = x.new_zeros(bsz, 2, c, h, wd)  # x * dy-terms of gates 1, 2 summed over depth
+        plan = _plan(x.shape, x.device)
+        zs, vs = _Scratch(x, plan, 3 * c), _Scratch(x, plan, 3 * c)
         wt = w.t()
-        for i in range(bsz):
-            xi, gyi = x[i], gy[i].view(co, d * hw)
-            g1i, g2i = g1[i].view(c, 1, h, 1), g2[i].view(c, 1, 1, wd)
-            for d0 in range(0, d, step):
-                n = min(step, d - d0)
-                xc = xi[:, d0:d0 + n]
-                g0c = g0[i, :, d0:d0 + n].view(c, n, 1, 1)
-                gyc = gyi[:, d0 * hw:(d0 + n) * hw]
-                z = zbuf[:3 * c * n * hw].view(3, c, n, h, wd)
-                torch.mul(xc, g0c, out=z[0])
-                torch.mul(xc, g1i, out=z[1])
-                torch.mul(xc, g2i, out=z[2])
-                gw.addmm_(gyc, z.view(3 * c, n * hw).t())
-                v = vbuf[:3 * c * n * hw].view(3, c, n, h, wd)
-                torch.mm(wt, gyc, out=v.view(3 * c, n * hw))
-                gxc = gx[i, :, d0:d0 + n]
-                torch.mul(v[0], g0c, out=gxc)
-                gxc.addcmul_(v[1], g1i)
-                gxc.addcmul_(v[2], g2i)
-                v.mul_(xc)
-                gg0[i, :, d0:d0 + n] = v[0].sum(dim=(2, 3))
-                gg1[i] += v[1].sum(dim=(1, 3))
-                gg2[i] += v[2].sum(dim=(1, 2))
-        gb = gy.sum(dim=(0, 2, 3, 4))
+        for b0, b1, slabs in plan:
+            k = b1 - b0
+            xb, gyb, gxb, gg0b, pb = x[b0:b1], gy[b0:b1].view(k, co, d * hw), gx[b0:b1], gg0[b0:b1], planes[b0:b1]
+            g0b, g1b, g2b = g0[b0:b1].view(k, c, d, 1, 1), g1[b0:b1].view(k, c, 1, h, 1), g2[b0:b1].view(k, c, 1, 1, wd)
+            for d0, n in slabs:
+                _, zm, z0, z1, z2 = zs.get(k, n)
+                v, vm, v0, v1, v2 = vs.get(k, n)
+                xs, g0s = xb.narrow(2, d0, n), g0b.narrow(2, d0, n)
+                torch.mul(xs, g0s, out=z0)
+                torch.mul(xs, g1b, out=z1)
+                torch.mul(xs, g2b, out=z2)
+                gys = gyb.narrow(2, d0 * hw, n * hw)
+                gb += gys.sum(dim=(0, 2))  # while this piece of dy is in cache
+                if k == 1:
+                    gw.addmm_(gys[0], zm[0].t())
+                    torch.mm(wt, gys[0], out=vm[0])
+                else:
+                    gw += torch.bmm(gys, zm.transpose(1, 2)).sum(0)
+                    torch.bmm(wt.expand(k, 3 * c, co), gys, out=vm)
+                # dx = sum_a g_a * (W_a^T dy); dg_a = x * (W_a^T dy) summed over the two other axes
+                gxs = gxb.narrow(2, d0, n)
+                torch.mul(v0, g0s, out=gxs)
+                gxs.addcmul_(v1, g1b)
+                gxs.addcmul_(v2, g2b)
+                v.mul_(xs.unsqueeze(1))
+                torch.sum(v0, dim=(3, 4), out=gg0b.narrow(2, d0, n))
+                pb.add_(v[:, 1:].sum(dim=3))
+        gg1, gg2 = planes[:, 0].sum(-1), planes[:, 1].sum(-2)
         t0, t1, t2, tw, tb = ctx.dtypes
         return gx, gg0.to(t0), gg1.to(t1), gg2.to(t2), gw.to(tw), gb.to(tb)
 
 
-class _AxisMeans(torch.autograd.Function):
-    """The three axis profiles of x read slab by slab; backward writes their broadcast sum in one pass."""
+class _DepthMeans(torch.autograd.Function):
+    """x's profile along depth (B, C, D) and its depth-summed plane (B, C, H, W), in one read of x.
+
+    Backward returns a broadcast view, not a full-size tensor: autograd adds it in place into the
+    gradient the fused gating already wrote for x (no allocation of the map's size, one pass).
+    """
 
     @staticmethod
-    def forward(ctx, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(ctx, x: Tensor) -> tuple[Tensor, Tensor]:
         x = x.contiguous()
         bsz, c, d, h, wd = x.shape
-        m0 = x.new_empty(bsz, c, d)
-        m1 = x.new_zeros(bsz, c, h)
-        m2 = x.new_zeros(bsz, c, wd)
-        step = _slab_depth(x)
-        for i in range(bsz):
-            for d0 in range(0, d, step):
-                xc = x[i, :, d0:d0 + step]
-                m0[i, :, d0:d0 + step] = xc.sum(dim=(2, 3))
-                m1[i] += xc.sum(dim=(1, 3))
-                m2[i] += xc.sum(dim=(1, 2))
         ctx.shape = x.shape
-        return m0 / (h * wd), m1 / (d * wd), m2 / (d * h)
+        m0 = x.new_empty(bsz, c, d)
+        plane = x.new_zeros(bsz, c, h, wd)
+        for b0, b1, slabs in _plan(x.shape, x.device):
+            xb, m0b, pb = x[b0:b1], m0[b0:b1], plane[b0:b1]
+            for d0, n in slabs:
+                xs = xb.narrow(2, d0, n)
+                torch.sum(xs, dim=(3, 4), out=m0b.narrow(2, d0, n))
+                pb.add_(xs.sum(dim=2))
+        ctx.mark_non_differentiable(plane)  # its gradient flows through _PlaneMeans
+        return m0 / (h * wd), plane
 
     @staticmethod
-    def backward(ctx, g0: Tensor, g1: Tensor, g2: Tensor) -> Tensor:
+    def backward(ctx, g0: Tensor | None, _plane: Tensor | None) -> Tensor | None:
+        if g0 is None:
+            return None
+        _, _, _, h, wd = ctx.shape
+        return (g0 / (h * wd))[:, :, :, None, None].expand(ctx.shape)
+
+
+class _PlaneMeans(torch.autograd.Function):
+    """x's profiles along H and W from the depth-summed plane; x is an input to carry their gradient,
+    again as a broadcast view."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, plane: Tensor) -> tuple[Tensor, Tensor]:
+        _, _, d, h, wd = x.shape
+        ctx.shape = x.shape
+        return plane.sum(-1) / (d * wd), plane.sum(-2) / (d * h)
+
+    @staticmethod
+    def backward(ctx, g1: Tensor | None, g2: Tensor | None) -> tuple[Tensor | None, None]:
+        if g1 is None and g2 is None:
+            return None, None
         bsz, c, d, h, wd = ctx.shape
-        dtype = next(g.dtype for g in (g0, g1, g2) if g is not None)
-        device = next(g.device for g in (g0, g1, g2) if g is not None)
-        g0 = (g0 / (h * wd)) if g0 is not None else torch.zeros(bsz, c, d, dtype=dtype, device=device)
-        g1 = (g1 / (d * wd)) if g1 is not None else torch.zeros(bsz, c, h, dtype=dtype, device=device)
-        g2 = (g2 / (d * h)) if g2 is not None else torch.zeros(bsz, c, wd, dtype=dtype, device=device)
-        gx = torch.empty(ctx.shape, dtype=dtype, device=device)
-        step = _slab_depth_of(ctx.shape, device)
-        for i in range(bsz):
-            plane = (g1[i].view(c, 1, h, 1) + g2[i].view(c, 1, 1, wd))  # (c, 1, h, w), small
-            for d0 in range(0, d, step):
-                n = min(step, d - d0)
-                torch.add(g0[i, :, d0:d0 + n].view(c, n, 1, 1), plane, out=gx[i, :, d0:d0 + n])
-        return gx
+        ref = g1 if g1 is not None else g2
+        g1 = g1 / (d * wd) if g1 is not None else ref.new_zeros(bsz, c, h)
+        g2 = g2 / (d * h) if g2 is not None else ref.new_zeros(bsz, c, wd)
+        plane = g1[:, :, :, None] + g2[:, :, None, :]  # (B, C, H, W), small
+        return plane[:, :, None].expand(ctx.shape), None

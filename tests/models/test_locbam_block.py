@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from locseg_cli.location import location_channels, location_vectors
-from locseg_cli.models.locbam import LocBAM, axis_means, gate_fusion, naive_gated_concat
+from locseg_cli.models import locbam as lb
+from locseg_cli.models.locbam import LocBAM, axis_means, gate_fusion, naive_gated_concat, stacked_gates
 
 torch.set_num_threads(1)
 
@@ -22,12 +23,13 @@ def _block(channels: int = 8, **kw) -> LocBAM:
     return LocBAM(channels, reduction=4, dropout=0.0, **kw)
 
 
+@pytest.mark.parametrize("shape", [(6, 7, 9), (8, 8, 8)])  # per-gate modules; the three gates stacked
 @pytest.mark.parametrize("inject", ["input", "mid"])
 @pytest.mark.parametrize("axis", [0, 1, 2])
-def test_each_gate_depends_on_its_own_axis_location_only(axis, inject):
+def test_each_gate_depends_on_its_own_axis_location_only(axis, inject, shape):
     block = _block(inject=inject).train()  # batch statistics: no gate is dead at initialisation
-    x = torch.randn(2, 8, 6, 7, 9)
-    loc = _location(2, (6, 7, 9))
+    x = torch.randn(2, 8, *shape)
+    loc = _location(2, shape)
     moved = loc.clone()
     moved[:, axis] += 0.1 * torch.arange(1, 3).view(2, 1, 1, 1)  # a different shift per patch
     with torch.no_grad():
@@ -61,15 +63,42 @@ def test_gate_shapes_follow_hanet():
     assert two.gates[0].rest[0].weight.shape == (32, 1, 5)
 
 
-def test_fused_function_gradcheck():
-    torch.manual_seed(0)
-    b, c, d, h, w = 2, 3, 5, 4, 6
+def _gradcheck_fused(b: int, c: int, d: int, h: int, w: int, seed: int = 0) -> None:
+    torch.manual_seed(seed)
     x = torch.randn(b, c, d, h, w, dtype=torch.float64, requires_grad=True)
     gates = [torch.rand(b, c, n, dtype=torch.float64, requires_grad=True) for n in (d, h, w)]
     weight = torch.randn(4, 3 * c, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(gate_fusion, (x, *gates, weight, bias))
     assert torch.autograd.gradcheck(axis_means, (x,))
+    naive = torch.nn.functional.conv3d(naive_gated_concat(x, gates), weight.view(4, 3 * c, 1, 1, 1), bias)
+    torch.testing.assert_close(gate_fusion(x, *gates, weight, bias), naive)
+    means = [x.mean(dim=lb._others(a)) for a in range(3)]
+    for got, want in zip(axis_means(x), means):
+        torch.testing.assert_close(got, want)
+
+
+def test_fused_function_gradcheck():
+    # Default budget: the whole tiny batch is one piece (batched matmuls, no loop).
+    assert lb._plan((2, 3, 5, 4, 6), torch.device("cpu")) == [(0, 2, [(0, 5)])]
+    _gradcheck_fused(2, 3, 5, 4, 6)
+
+
+def test_fused_matches_naive_on_patch_chunks(monkeypatch):
+    # A budget of two patches: pieces of two whole patches (batched) and one (single).
+    monkeypatch.setattr(lb, "_CPU_SLAB_ELEMENTS", 2 * 3 * 5 * 4 * 6)
+    assert lb._plan((3, 3, 5, 4, 6), torch.device("cpu")) == [(0, 2, [(0, 5)]), (2, 3, [(0, 5)])]
+    _gradcheck_fused(3, 3, 5, 4, 6, seed=2)
+
+
+@pytest.mark.parametrize("shape", [(4, 4, 4), (3, 4, 5)])  # stacked gates; per-gate modules
+def test_fused_block_gradcheck(shape):
+    # The whole fused block in float64: profiles (gradients as broadcast views added in place), gates, fusion.
+    torch.manual_seed(0)
+    block = LocBAM(4, reduction=2, dropout=0.0, fused=True).double().train()
+    loc = _location(2, shape).double()
+    x = torch.randn(2, 4, *shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: block(t, loc), (x,))
 
 
 @pytest.mark.parametrize("shape", [(2, 8, 6, 7, 9), (1, 32, 16, 16, 16)])
@@ -93,22 +122,69 @@ def test_fused_block_matches_naive_block(shape):
 
 
 def test_fused_matches_naive_on_slab_boundaries(monkeypatch):
-    # Force several slabs per volume (the default may fit a small test volume in one).
-    import locseg_cli.models.locbam as lb
-
+    # Force several slabs per patch (the default may fit a small test volume in one).
     monkeypatch.setattr(lb, "_CPU_SLAB_ELEMENTS", 2 * 4 * 5 * 3)  # 2 axial slices per slab, last one short
-    torch.manual_seed(1)
-    x = torch.randn(2, 4, 7, 5, 3, dtype=torch.float64, requires_grad=True)
-    gates = [torch.rand(2, 4, n, dtype=torch.float64, requires_grad=True) for n in (7, 5, 3)]
-    weight = torch.randn(4, 12, dtype=torch.float64, requires_grad=True)
-    bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(gate_fusion, (x, *gates, weight, bias))
-    assert torch.autograd.gradcheck(axis_means, (x,))
-    naive = torch.nn.functional.conv3d(naive_gated_concat(x, gates), weight.view(4, 12, 1, 1, 1), bias)
-    torch.testing.assert_close(gate_fusion(x, *gates, weight, bias), naive)
+    slabs = [(0, 2), (2, 2), (4, 2), (6, 1)]
+    assert lb._plan((2, 4, 7, 5, 3), torch.device("cpu")) == [(0, 1, slabs), (1, 2, slabs)]
+    _gradcheck_fused(2, 4, 7, 5, 3, seed=1)
 
 
-def _saved_bytes(block: LocBAM, x: torch.Tensor, loc: torch.Tensor) -> int:
+@pytest.mark.parametrize("norm", ["batch", "instance", "none"])
+@pytest.mark.parametrize("inject", ["input", "mid", "none"])
+@pytest.mark.parametrize("layers", [2, 3])
+def test_stacked_gates_equal_the_gate_modules(norm, inject, layers):
+    import copy
+
+    torch.manual_seed(0)
+    block = LocBAM(8, reduction=4, dropout=0.0, norm=norm, inject=inject, layers=layers, kernel=5 if layers == 2 else 3)
+    reference = copy.deepcopy(block)
+    for training in (True, False, True):
+        block.train(training)
+        reference.train(training)
+        pooled = torch.randn(3, 2, 8, 6, requires_grad=True)
+        position = torch.randn(3, 2, 1, 6)
+        got = stacked_gates(block.gates, pooled, position)
+        pooled_ref = pooled.detach().clone().requires_grad_(True)
+        want = torch.stack([gate(pooled_ref[a], position[a]) for a, gate in enumerate(reference.gates)])
+        torch.testing.assert_close(got, want)
+        weights = torch.randn_like(got)
+        (got * weights).sum().backward()
+        (want * weights).sum().backward()
+        torch.testing.assert_close(pooled.grad, pooled_ref.grad)
+        for (name, p), q in zip(block.named_parameters(), reference.parameters()):
+            assert (p.grad is None) == (q.grad is None), name
+            if p.grad is not None:
+                torch.testing.assert_close(p.grad, q.grad, msg=name)
+        for (name, buf), ref in zip(block.named_buffers(), reference.buffers()):  # running statistics
+            torch.testing.assert_close(buf, ref, msg=name)
+
+
+def test_stacked_gate_dropout_drops_whole_channels_per_gate_and_patch():
+    # Identity gates (1x1 convs = I, no norm, no location): gate = sigmoid(dropout(pooled)), so a dropped
+    # channel reads sigmoid(0) = 0.5 along its whole axis and a kept one sigmoid(pooled / (1 - p)).
+    torch.manual_seed(0)
+    block = LocBAM(16, reduction=1, kernel=1, layers=2, dropout=0.5, norm="none", inject="none").train()
+    with torch.no_grad():
+        for gate in block.gates:
+            gate.first[0].weight.copy_(torch.eye(16)[:, :, None])
+            gate.rest[0].weight.copy_(torch.eye(16)[:, :, None])
+            gate.rest[0].bias.zero_()
+    pooled = torch.rand(3, 4, 16, 8) + 1.0
+    with torch.no_grad():
+        out = stacked_gates(block.gates, pooled, torch.zeros(3, 4, 1, 8))
+    dropped = out == 0.5
+    rows = dropped.all(-1)
+    assert (dropped.any(-1) == rows).all()  # whole channels, never single positions
+    torch.testing.assert_close(out[~dropped], torch.sigmoid(2 * pooled)[~dropped])
+    assert 0.3 < rows.float().mean() < 0.7
+    assert not torch.equal(rows[0], rows[1]) and not torch.equal(rows[1], rows[2])  # each gate its own mask
+    block.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(stacked_gates(block.gates, pooled, torch.zeros(3, 4, 1, 8)), torch.sigmoid(pooled))
+
+
+def _saved_storages(block: LocBAM, x: torch.Tensor, loc: torch.Tensor) -> list[int]:
+    """Bytes of each distinct storage autograd keeps for backward, x itself left out (the layer before keeps it)."""
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor):
@@ -117,13 +193,17 @@ def _saved_bytes(block: LocBAM, x: torch.Tensor, loc: torch.Tensor) -> int:
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         block(x, loc)
-    return sum(seen.values()) - x.untyped_storage().nbytes()  # x itself is kept by the layer before
+    seen.pop(x.untyped_storage().data_ptr(), None)
+    return list(seen.values())
 
 
-def test_fused_block_keeps_no_full_resolution_copies_for_backward():
-    x = torch.randn(1, 16, 16, 16, 16, requires_grad=True)
-    loc = _location(1, (16, 16, 16))
+@pytest.mark.parametrize("shape", [(16, 16, 16), (12, 16, 20)])  # stacked gates; per-gate modules
+def test_fused_block_keeps_no_full_resolution_copies_for_backward(shape):
+    x = torch.randn(1, 16, *shape, requires_grad=True)
+    loc = _location(1, shape)
     naive, fused = _block(16, fused=False).train(), _block(16, fused=True).train()
     map_bytes = x.numel() * x.element_size()
-    assert _saved_bytes(naive, x, loc) >= 3 * map_bytes  # the 3C concat
-    assert _saved_bytes(fused, x, loc) < 0.1 * map_bytes  # gates and weights only
+    assert sum(_saved_storages(naive, x, loc)) >= 3 * map_bytes  # the 3C concat
+    kept = _saved_storages(fused, x, loc)
+    assert max(kept) < map_bytes / 16  # gates, weights, 1D profiles: nothing the size of one channel of x
+    assert sum(kept) < 0.15 * map_bytes
