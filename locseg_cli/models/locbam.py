@@ -179,8 +179,8 @@ def _others(axis: int) -> tuple[int, int]:
 
 def axis_means(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """x (B, C, D, H, W) averaged onto each axis: (B, C, D), (B, C, H), (B, C, W), in one pass over x."""
-    m0, plane = _DepthMeans.apply(x)
-    m1, m2 = _PlaneMeans.apply(x, plane)
+    m0, s1, s2 = _DepthMeans.apply(x)
+    m1, m2 = _PlaneMeans.apply(x, s1, s2)
     return m0, m1, m2
 
 
@@ -281,13 +281,14 @@ class _GateFusion(torch.autograd.Function):
         gw = w.new_zeros(co, 3 * c)
         gg0 = torch.empty_like(g0)
         gb = gy.new_zeros(co)
-        planes = x.new_zeros(bsz, 2, c, h, wd)  # x * dy-terms of gates 1, 2 summed over depth
+        gg1, gg2 = torch.zeros_like(g1), torch.zeros_like(g2)
         plan = _plan(x.shape, x.device)
         zs, vs = _Scratch(x, plan, 3 * c), _Scratch(x, plan, 3 * c)
         wt = w.t()
         for b0, b1, slabs in plan:
             k = b1 - b0
-            xb, gyb, gxb, gg0b, pb = x[b0:b1], gy[b0:b1].view(k, co, d * hw), gx[b0:b1], gg0[b0:b1], planes[b0:b1]
+            xb, gyb, gxb, gg0b = x[b0:b1], gy[b0:b1].view(k, co, d * hw), gx[b0:b1], gg0[b0:b1]
+            gg1b, gg2b = gg1[b0:b1], gg2[b0:b1]
             g0b, g1b, g2b = g0[b0:b1].view(k, c, d, 1, 1), g1[b0:b1].view(k, c, 1, h, 1), g2[b0:b1].view(k, c, 1, 1, wd)
             for d0, n in slabs:
                 _, zm, z0, z1, z2 = zs.get(k, n)
@@ -311,37 +312,40 @@ class _GateFusion(torch.autograd.Function):
                 gxs.addcmul_(v2, g2b)
                 v.mul_(xs.unsqueeze(1))
                 torch.sum(v0, dim=(3, 4), out=gg0b.narrow(2, d0, n))
-                pb.add_(v[:, 1:].sum(dim=3))
-        gg1, gg2 = planes[:, 0].sum(-1), planes[:, 1].sum(-2)
+                gg1b += v1.sum(dim=4).sum(dim=2)  # W (contiguous) first, then the piece's slices
+                gg2b += v2.sum(dim=(2, 3))
         t0, t1, t2, tw, tb = ctx.dtypes
         return gx, gg0.to(t0), gg1.to(t1), gg2.to(t2), gw.to(tw), gb.to(tb)
 
 
 class _DepthMeans(torch.autograd.Function):
-    """x's profile along depth (B, C, D) and its depth-summed plane (B, C, H, W), in one read of x.
+    """x's profile along depth (B, C, D), and its sums along H and W, in one read of x (two reductions
+    of each cached piece).
 
     Backward returns a broadcast view, not a full-size tensor: autograd adds it in place into the
     gradient the fused gating already wrote for x (no allocation of the map's size, one pass).
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(ctx, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         x = x.contiguous()
         bsz, c, d, h, wd = x.shape
         ctx.shape = x.shape
         m0 = x.new_empty(bsz, c, d)
-        plane = x.new_zeros(bsz, c, h, wd)
+        s1, s2 = x.new_zeros(bsz, c, h), x.new_zeros(bsz, c, wd)
         for b0, b1, slabs in _plan(x.shape, x.device):
-            xb, m0b, pb = x[b0:b1], m0[b0:b1], plane[b0:b1]
+            xb, m0b, s1b, s2b = x[b0:b1], m0[b0:b1], s1[b0:b1], s2[b0:b1]
             for d0, n in slabs:
                 xs = xb.narrow(2, d0, n)
-                torch.sum(xs, dim=(3, 4), out=m0b.narrow(2, d0, n))
-                pb.add_(xs.sum(dim=2))
-        ctx.mark_non_differentiable(plane)  # its gradient flows through _PlaneMeans
-        return m0 / (h * wd), plane
+                rows = xs.sum(dim=4)  # (k, C, n, H): W is contiguous
+                torch.sum(rows, dim=3, out=m0b.narrow(2, d0, n))
+                s1b += rows.sum(dim=2)
+                s2b += xs.sum(dim=(2, 3))
+        ctx.mark_non_differentiable(s1, s2)  # their gradient flows through _PlaneMeans
+        return m0 / (h * wd), s1, s2
 
     @staticmethod
-    def backward(ctx, g0: Tensor | None, _plane: Tensor | None) -> Tensor | None:
+    def backward(ctx, g0: Tensor | None, _s1: Tensor | None, _s2: Tensor | None) -> Tensor | None:
         if g0 is None:
             return None
         _, _, _, h, wd = ctx.shape
@@ -349,22 +353,22 @@ class _DepthMeans(torch.autograd.Function):
 
 
 class _PlaneMeans(torch.autograd.Function):
-    """x's profiles along H and W from the depth-summed plane; x is an input to carry their gradient,
-    again as a broadcast view."""
+    """x's profiles along H and W from its sums; x is an input to carry their gradient, again as a
+    broadcast view."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, plane: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(ctx, x: Tensor, s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor]:
         _, _, d, h, wd = x.shape
         ctx.shape = x.shape
-        return plane.sum(-1) / (d * wd), plane.sum(-2) / (d * h)
+        return s1 / (d * wd), s2 / (d * h)
 
     @staticmethod
-    def backward(ctx, g1: Tensor | None, g2: Tensor | None) -> tuple[Tensor | None, None]:
+    def backward(ctx, g1: Tensor | None, g2: Tensor | None) -> tuple[Tensor | None, None, None]:
         if g1 is None and g2 is None:
-            return None, None
+            return None, None, None
         bsz, c, d, h, wd = ctx.shape
         ref = g1 if g1 is not None else g2
         g1 = g1 / (d * wd) if g1 is not None else ref.new_zeros(bsz, c, h)
         g2 = g2 / (d * h) if g2 is not None else ref.new_zeros(bsz, c, wd)
         plane = g1[:, :, :, None] + g2[:, :, None, :]  # (B, C, H, W), small
-        return plane[:, :, None].expand(ctx.shape), None
+        return plane[:, :, None].expand(ctx.shape), None, None
