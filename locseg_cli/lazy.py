@@ -7,6 +7,7 @@ first time one of their names is used.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 
 
@@ -15,7 +16,11 @@ def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], objec
 
     def __getattr__(name: str) -> object:
         if name in exports:
-            return getattr(importlib.import_module(exports[name], package), name)
+            value = getattr(importlib.import_module(exports[name], package), name)
+            # bind it on the package: importing a submodule of the same name (phantom.synthesize) sets
+            # the package attribute to the module, which would shadow the function from then on
+            setattr(sys.modules[package], name, value)
+            return value
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return __getattr__

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .options import Data, Device, Force, Out, Preset, Seed
+from ..bpr.config import BprTrainConfig
+from .options import Data, Device, Force, Out, Preset, Seed, config_options
 
 bpr_app = typer.Typer(no_args_is_help=True, add_completion=False,
                       help="Body part regression: slice scores 0 (pelvis start) .. 100 (eyes end) for "
@@ -17,6 +18,7 @@ _file = {"exists": True, "file_okay": True, "dir_okay": False}
 
 
 @bpr_app.command("train")
+@config_options(BprTrainConfig)
 def train(
     data: Data,
     out: Out,
@@ -28,13 +30,15 @@ def train(
     width: Annotated[int | None, typer.Option("--width", min=1, help="Base channels.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Optimiser steps.")] = None,
     batch_volumes: Annotated[int | None, typer.Option("--batch-volumes", min=1, help="Volumes per step.")] = None,
-    order_loss: Annotated[str | None, typer.Option("--order-loss", help="heuristic (bpreg) or yan.")] = None,
+    order_loss: Annotated[str | None, typer.Option("--order-loss", help="logistic (default: bpreg's target as a "
+                                                                   "cross-entropy), heuristic (bpreg's) or yan.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in --out.")] = False,
     preset: Preset = None,
     seed: Seed = None,
     device: Device = None,
     force: Force = False,
+    overrides: dict | None = None,
 ) -> None:
     """Train a slice regressor self-supervised on the CT volumes of --data (no labels needed)."""
     from ..bpr.config import BprTrainConfig
@@ -44,7 +48,7 @@ def train(
 
     cfg = resolve_config(BprTrainConfig, preset, {"arch": arch, "width": width, "steps": steps,
                                                   "batch_volumes": batch_volumes, "order_loss": order_loss,
-                                                  "lr": lr, "seed": seed})
+                                                  "lr": lr, "seed": seed, **(overrides or {})})
     with RichProgress() as progress:
         res = train_regressor(data, out, cfg, landmarks, resume=resume, force=force, device=device,
                               progress=progress)

@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 
-from .options import Force, Out, Preset, Seed, Workers
+from ..phantom.config import SynthConfig
+from .options import Force, Out, Preset, Seed, Workers, config_options
 
 
+@config_options(SynthConfig)
 def synth(
     out: Out,
     cases: Annotated[int | None, typer.Option("--cases", min=1, help="Number of cases (default 12).")] = None,
@@ -29,6 +31,7 @@ def synth(
     preset: Preset = None,
     workers: Workers = None,
     force: Force = False,
+    overrides: dict | None = None,
 ) -> None:
     """Generate CT-like torsos with organ and lumbar-vertebra labels and per-slice body positions.
 
@@ -36,12 +39,11 @@ def synth(
     """
     from ..config import resolve_config
     from ..console import RichProgress, console
-    from ..phantom import SynthConfig
-    from ..phantom import synthesize as run_synthesize
+    from ..phantom.synthesize import synthesize as run_synthesize
 
     cfg = resolve_config(SynthConfig, preset, {
         "cases": cases, "seed": seed, "fov": fov, "spacing": spacing, "layout": layout,
-        "orientation": orientation, "montage_cases": montage_cases, "workers": workers})
+        "orientation": orientation, "montage_cases": montage_cases, "workers": workers, **(overrides or {})})
     with RichProgress() as progress:
         manifest = run_synthesize(cfg, out, progress, force=force)
     shapes = [c["meta"]["shape"] for c in manifest.cases.values()]

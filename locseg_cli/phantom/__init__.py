@@ -1,10 +1,12 @@
 """Synthetic CT cohort (`locseg synth`): CT-like torsos in HU with organ and vertebra labels and the
 ground-truth body position of every slice; see docs/phantom.md."""
 
-from .anatomy import LABELS, LANDMARK_SCORES, MM_PER_SCORE
+from ..lazy import lazy_exports
 from .config import SynthConfig
-from .generate import SynthCase, bodypos_from_affine, generate_case
-from .synthesize import synthesize
+
+__getattr__ = lazy_exports(__name__, {
+    "LABELS": ".anatomy", "LANDMARK_SCORES": ".anatomy", "MM_PER_SCORE": ".anatomy", "SynthCase": ".generate",
+    "bodypos_from_affine": ".generate", "generate_case": ".generate", "synthesize": ".synthesize"})
 
 __all__ = ["LABELS", "LANDMARK_SCORES", "MM_PER_SCORE", "SynthCase", "SynthConfig", "bodypos_from_affine",
            "generate_case", "synthesize"]

@@ -1,6 +1,6 @@
-"""Acceptance (slow, ~25 min on 2 CPU cores): the regressor trained on the synthetic cohort scores
-held-out cases within MAE <= 2 units and Spearman rho >= 0.99 of their ground-truth body position,
-including a case stored with reversed z and one stored axial-first."""
+"""Acceptance (slow, ~35 min on 2 CPU cores): the regressor trained on the synthetic cohort scores
+held-out cases within MAE <= 2 units and Spearman rho >= 0.99 of their ground-truth body position;
+a case stored with reversed z and one stored axial-first score as the same case stored normally."""
 
 from __future__ import annotations
 
@@ -46,18 +46,19 @@ def test_regressor_accuracy_on_held_out_synthetic_cases(tmp_path):
     for name, codes in (("te_rpi", ("R", "P", "I")), ("te_ipl", ("I", "P", "L"))):
         _variant(tmp_path / "test" / "imagesTr" / "te_005_0000.nii.gz", tmp_path / "test" / "bodypos" / "te_005.json",
                  variants, name, codes)
-    # the recipe measured in docs/bpr.md: the default 800 steps, then continued to 2000
+    # the recipe measured in docs/bpr.md: the default 2400 steps, then continued to 4800
     train_regressor(tmp_path / "train", tmp_path / "model", BprTrainConfig())
-    train_regressor(tmp_path / "train", tmp_path / "model", BprTrainConfig(steps=2000), resume=True)
+    train_regressor(tmp_path / "train", tmp_path / "model", BprTrainConfig(steps=4800), resume=True)
     score_dataset(tmp_path / "model", tmp_path / "test", tmp_path / "scores", BprScoreConfig())
     score_dataset(tmp_path / "model", variants, tmp_path / "vscores", BprScoreConfig())
     held_out = evaluate_scores(tmp_path / "scores", tmp_path / "test")
     stored = evaluate_scores(tmp_path / "vscores", variants)
     print(json.dumps({"held_out": held_out["pooled"], "variants": stored["pooled"]}, indent=1))
-    for summary in (held_out, stored):
-        assert not summary["pooled"]["failed"]
-        assert summary["pooled"]["location"]["mae"] <= 2.0
-        assert summary["pooled"]["location"]["spearman"] >= 0.99
-    base = held_out["cases"]["te_005"]["location"]["mae"]
+    assert not held_out["pooled"]["failed"] and not stored["pooled"]["failed"]
+    assert held_out["pooled"]["location"]["mae"] <= 2.0
+    assert held_out["pooled"]["location"]["spearman"] >= 0.99
+    base = held_out["cases"]["te_005"]["location"]  # the same scan, stored canonically
     for name in ("te_rpi", "te_ipl"):
-        assert stored["cases"][name]["location"]["mae"] == pytest.approx(base, abs=0.05)
+        got = stored["cases"][name]["location"]
+        assert got["mae"] == pytest.approx(base["mae"], abs=0.05)
+        assert got["spearman"] == pytest.approx(base["spearman"], abs=0.002)
