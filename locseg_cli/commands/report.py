@@ -24,6 +24,9 @@ def report_command(
                                                 **_folder)] = None,
     pres: Annotated[Path | None, typer.Option("--pres", help="A folder holding `preprocess` outputs (default: "
                                               "the paths the runs recorded).", **_folder)] = None,
+    bpr_evals: Annotated[Path | None, typer.Option("--bpr-evals", help="A folder holding `bpr eval` outputs "
+                                                   "(body-part scores against the synthetic ground truth).",
+                                                   **_folder)] = None,
     preset: o.Preset = None, force: o.Force = False, overrides: dict | None = None,
 ) -> None:
     """report.md and a self-contained report.html: Tables 1-2, post-processing, Figs. 2-4, overlays.
@@ -38,10 +41,11 @@ def report_command(
 
     cfg = resolve_config(ReportConfig, preset, overrides)
     with RichProgress() as progress:
-        result = report(out, cfg, runs=runs, evals=evals, shifts=shifts, pres=pres, force=force, progress=progress)
+        result = report(out, cfg, runs=runs, evals=evals, shifts=shifts, pres=pres, bpr_evals=bpr_evals, force=force,
+                        progress=progress)
     from ..reporting.collect import collect
 
-    _print_tables(result.collection or collect(runs, evals, shifts, pres), console)
+    _print_tables(result.collection or collect(runs, evals, shifts, pres, bpr_evals), console)
     if not result.did_work:
         console.print(f"report: [green]up to date[/] ({out})")
         return
@@ -56,9 +60,9 @@ def _print_tables(col, console) -> None:
     """The result tables on screen (Tables 1 and 2, the post-processing comparison)."""
     from rich.table import Table as RichTable
 
-    from ..reporting.tables import postprocess_table, table1, table2
+    from ..reporting.tables import bpr_table, postprocess_table, table1, table2
 
-    for table in (table1(col), table2(col), postprocess_table(col)):
+    for table in (table1(col), table2(col), postprocess_table(col), bpr_table(col)):
         if not table.rows:
             continue
         shown = RichTable(title=table.title, title_justify="left")

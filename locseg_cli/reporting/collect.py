@@ -96,10 +96,21 @@ class ShiftRecord:
 
 
 @dataclass
+class BprEvalRecord:
+    """A `locseg bpr eval` output: body-part scores against the synthetic ground truth."""
+
+    path: Path
+    summary_path: Path
+    summary: dict[str, Any]
+    scores: Path  # the `bpr score` / `bpr import` folder it evaluated
+
+
+@dataclass
 class Collection:
     runs: list[RunRecord] = field(default_factory=list)
     evals: list[EvalRecord] = field(default_factory=list)
     shifts: list[ShiftRecord] = field(default_factory=list)
+    bpr_evals: list[BprEvalRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # inputs that were found but could not be used
 
     def models(self) -> list[str]:
@@ -187,8 +198,8 @@ class _Linker:
 
 
 def collect(runs: Path | None, evals: Path | None = None, shifts: Path | None = None,
-            pres: Path | None = None) -> Collection:
-    """Every train / evaluate / shift-eval output under the given folders, linked to its run."""
+            pres: Path | None = None, bpr_evals: Path | None = None) -> Collection:
+    """Every train / evaluate / shift-eval / bpr-eval output under the given folders, linked to its run."""
     linker = _Linker(find_stage_outputs(pres, ("preprocess",)) if pres else [])
     col = Collection()
     if runs is not None:
@@ -220,6 +231,16 @@ def collect(runs: Path | None, evals: Path | None = None, shifts: Path | None = 
                                               str(man.config.get("axes", "axial"))))
             except (LocsegError, KeyError) as exc:
                 col.notes.append(f"skipped shift evaluation {folder}: {exc}")
+    if bpr_evals is not None:
+        for folder in find_stage_outputs(bpr_evals, ("bpr-eval",)):
+            try:
+                man = read_manifest(folder, "bpr-eval")
+                summary_path = folder / man.extra.get("summary", "bpr_eval.json")
+                summary = read_json(summary_path)
+                summary["pooled"]["location"]  # noqa: B018 -- the table's cells; a KeyError skips the folder
+                col.bpr_evals.append(BprEvalRecord(folder, summary_path, summary, Path(man.inputs["scores"]["path"])))
+            except (LocsegError, KeyError, TypeError) as exc:
+                col.notes.append(f"skipped bpr evaluation {folder}: {exc}")
     known = {r.path for r in col.runs}
     for rec in [*col.evals, *col.shifts]:  # runs reached only through their evaluations
         if rec.run.path not in known:

@@ -81,6 +81,8 @@ def build_markdown(col: Collection, out: Path, cfg: ReportConfig, inputs: dict[s
         section("Class groups (location-ambiguous vs other classes)", groups, "")
     section("Post-processing comparison", tables.postprocess_table(col),
             "no evaluation of `postprocess` outputs found (--evals).")
+    if col.bpr_evals:
+        section("Body part regression", tables.bpr_table(col), "")
     progress.advance()
     figure("Figure 2: validation Dice curves", "fig2_validation_dice.png",
            lambda p: figures.validation_curves(col, p, cfg.dpi), "no validation records in the runs' metrics.jsonl.",
@@ -121,13 +123,14 @@ def build_markdown(col: Collection, out: Path, cfg: ReportConfig, inputs: dict[s
 
 
 def report(out: str | Path, cfg: ReportConfig, runs: str | Path | None = None, evals: str | Path | None = None,
-           shifts: str | Path | None = None, pres: str | Path | None = None, force: bool = False,
+           shifts: str | Path | None = None, pres: str | Path | None = None,
+           bpr_evals: str | Path | None = None, force: bool = False,
            progress: Progress | None = None) -> ReportResult:
     """Collect the stage outputs under the given folders and write report.md, report.html and figures/."""
     progress = progress or NullProgress()
     out = Path(out)
-    given = {k: Path(v) for k, v in (("runs", runs), ("evals", evals), ("shifts", shifts), ("pres", pres))
-             if v is not None}
+    given = {k: Path(v) for k, v in (("runs", runs), ("evals", evals), ("shifts", shifts), ("pres", pres),
+                                     ("bpr-evals", bpr_evals)) if v is not None}
     if not any(k in given for k in ("runs", "evals", "shifts")):
         raise LocsegError("give at least one of --runs, --evals, --shifts")
     for k, v in given.items():
@@ -137,7 +140,8 @@ def report(out: str | Path, cfg: ReportConfig, runs: str | Path | None = None, e
     with StageWriter("report", out, config_dict(cfg), inputs, force) as w:
         if w.up_to_date:
             return ReportResult(out / REPORT_MD, out / REPORT_HTML, None, False, w.keep_previous())
-        col = collect(given.get("runs"), given.get("evals"), given.get("shifts"), given.get("pres"))
+        col = collect(given.get("runs"), given.get("evals"), given.get("shifts"), given.get("pres"),
+                      given.get("bpr-evals"))
         if not (col.runs or col.evals or col.shifts):
             raise LocsegError("no `train`, `evaluate` or `shift-eval` outputs found under "
                               + ", ".join(str(v) for v in given.values()))

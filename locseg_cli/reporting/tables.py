@@ -248,5 +248,18 @@ def shift_table(col: Collection) -> Table:
     return t
 
 
+def bpr_table(col: Collection) -> Table:
+    """Body part regression against the ground-truth body position (bpreg scale, 0..100), pooled over slices."""
+    t = Table("bpr", "Body part regression: scores vs ground-truth body position (pooled over slices)",
+              ["scores", "cases", "failed", "slices", "MAE", "max abs error", "Spearman ρ", "bias"])
+    for rec in sorted(col.bpr_evals, key=lambda r: str(r.scores)):
+        pooled = rec.summary["pooled"]
+        loc = pooled["location"]
+        t.add([rec.scores.name, str(pooled.get("cases", MISSING)), str(len(pooled.get("failed", []))),
+               str(pooled.get("slices", MISSING)), f"{loc['mae']:.2f}", f"{loc['max_abs_error']:.2f}",
+               f"{loc['spearman']:.4f}", f"{loc['bias']:+.2f}"], rec.scores.name, [rec.summary_path])
+    return t
+
+
 def _float(v) -> float:
     return math.nan if v is None else float(v)

@@ -49,10 +49,41 @@ def stages(tmp_path_factory):
     for name in ("r1", "r3", "r4", "r5"):
         shift_eval(root / "runs" / name, root / "pre", root / "shift" / name,
                    resolve_config(ShiftEvalConfig, None, {"shifts": "0,50,100", "threads": 1}))
+    _bpr_eval(root)
     result = report(root / "report", resolve_config(ReportConfig, None, {"title": "Tiny"}), runs=root / "runs",
-                    evals=root / "eval", shifts=root / "shift")
+                    evals=root / "eval", shifts=root / "shift", bpr_evals=root / "bpr-eval")
     assert result.did_work
     return root
+
+
+BPR_OFFSET = 0.3  # the "bpreg" scores below are the true body position plus this
+
+
+def _bpr_eval(root: Path) -> None:
+    """bpreg-style score files (truth + BPR_OFFSET) -> `bpr import` -> `bpr eval` against bodypos files."""
+    import nibabel as nib
+
+    (root / "raw" / "bodypos").mkdir()
+    (root / "bpreg").mkdir()
+    for image in sorted((root / "raw" / "imagesTr").glob("*_0000.nii.gz")):
+        cid = image.name[: -len("_0000.nii.gz")]
+        affine = nib.load(str(image)).affine
+        k = int(np.argmax(np.abs(affine[2, :3])))
+        z = affine[2, k] * np.arange(nib.load(str(image)).shape[k]) + affine[2, 3]
+        truth = 30.0 + 0.1 * z
+        (root / "raw" / "bodypos" / f"{cid}.json").write_text(json.dumps(
+            {"axial_axis": k, "z_world_mm": z.tolist(), "scores": truth.tolist(), "landmarks": {}}))
+        up = np.sort(truth) + BPR_OFFSET  # bpreg lists slices inferior first
+        (root / "bpreg" / f"{cid}_0000.json").write_text(json.dumps(
+            {"cleaned slice scores": up.tolist(), "unprocessed slice scores": up.tolist(),
+             "z": (np.sort(z) - z.min()).tolist(), "valid z-spacing": 1.0}))
+    for cmd in (["bpr", "import", "--bpreg-dir", str(root / "bpreg"), "--data", str(root / "raw"),
+                 "--out", str(root / "bpr")],
+                ["bpr", "eval", "--scores", str(root / "bpr"), "--data", str(root / "raw"),
+                 "--out", str(root / "bpr-eval" / "x")]):
+        with pytest.raises(SystemExit) as e:
+            main(cmd)
+        assert e.value.code == 0, cmd
 
 
 # -- parsing report.md ----------------------------------------------------------------------------------
@@ -128,7 +159,7 @@ def _mean(vals) -> float:
 def test_every_table_cell_traces_to_its_listed_files(stages):
     out = stages / "report"
     tables = parse_tables((out / "report.md").read_text())
-    assert set(tables) == {"runs", "table1", "table2", "class_groups", "postprocess", "fig3", "fig4"}
+    assert set(tables) == {"runs", "table1", "table2", "class_groups", "postprocess", "fig3", "fig4", "bpr"}
     checked = 0
     for key, t in tables.items():
         assert len(t["sources"]) == len(t["rows"]) > 0, key
@@ -186,6 +217,15 @@ def test_every_table_cell_traces_to_its_listed_files(stages):
                 facts = _run_facts(Path(table["run"]) / "manifest.json")
                 expected = {"model": table["model"], "patch": facts["patch"],
                             **{f"{r['shift']:g}%": _dice(r["mean_dice"]) for r in table["shifts"]}}
+            elif key == "bpr":
+                pooled = _json(paths[0])["pooled"]
+                loc = pooled["location"]
+                expected = {"cases": str(pooled["cases"]), "slices": str(pooled["slices"]), "MAE": f"{loc['mae']:.2f}",
+                            "max abs error": f"{loc['max_abs_error']:.2f}", "Spearman ρ": f"{loc['spearman']:.4f}",
+                            "bias": f"{loc['bias']:+.2f}"}
+                # and what the scores were made to be: the truth plus BPR_OFFSET everywhere
+                assert (cells["cases"], cells["MAE"], cells["bias"], cells["Spearman ρ"]) == (
+                    "4", f"{BPR_OFFSET:.2f}", f"+{BPR_OFFSET:.2f}", "1.0000")
             for col, value in expected.items():
                 assert cells[col] == value, (key, label, col)
                 checked += 1
