@@ -10,6 +10,7 @@ STAMP := $(VENV)/.locseg-installed
 DEMO ?= demo
 QUICK ?=
 DEMO_CASES := $(if $(QUICK),8,16)
+DEMO_BPR_CASES := $(if $(QUICK),4,8)
 LOCSEG := $(BIN)/locseg
 PYTEST_ARGS ?=
 
@@ -52,7 +53,7 @@ DEMO_MODELS := baseline coordconv locbam
 DEMO_SETUPS := small large
 DEMO_SHIFTS := 0,5,25,50,100
 DEMO_RUNS := $(foreach s,$(DEMO_SETUPS),$(foreach m,$(DEMO_MODELS),$(m)-$(s)))
-DEMO_POST := lcf atlas
+DEMO_POST := lcf atlas bpr-range
 DEMO_JOBS ?= 2
 DEMO_THREADS ?= 1
 EXP := $(if $(QUICK),experiments/quick,experiments/demo)
@@ -66,11 +67,22 @@ demo: $(STAMP)
 	echo "make demo: $$(( $$(date +%s) - start )) s; report: $(DEMO)/report/report.md ($(DEMO)/report/report.html)"
 
 DEMO_SHIFT_RUNS := $(filter-out baseline-%,$(DEMO_RUNS))
-.PHONY: demo-synth demo-pre demo-atlas demo-report $(addprefix demo-train-,$(DEMO_RUNS)) \
+.PHONY: demo-synth demo-bpr demo-pre demo-atlas demo-report $(addprefix demo-train-,$(DEMO_RUNS)) \
 	$(addprefix demo-infer-,$(DEMO_RUNS)) $(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)) $(addprefix demo-post-,$(DEMO_POST))
 
 demo-synth:
 	$(LOCSEG) synth --out $(DEMO)/raw --cases $(DEMO_CASES) --seed 0 --preset $(EXP)
+
+# Body part regression, trained self-supervised on a separate unlabeled cohort with varying field of
+# view (as one would train it on other scans than the ones it scores), scored on the demo cohort and
+# evaluated against its true body positions; the scores give the atlas each class's body-part range
+# for `postprocess --method bpr-range`.
+demo-bpr:
+	$(LOCSEG) synth --out $(DEMO)/bpr-cohort --cases $(DEMO_BPR_CASES) --seed 1 --fov varying --prefix bpr \
+	  --montage-cases 0
+	$(LOCSEG) bpr train --data $(DEMO)/bpr-cohort --out $(DEMO)/bpr-model --preset $(EXP)
+	$(LOCSEG) bpr score --model $(DEMO)/bpr-model --data $(DEMO)/raw --out $(DEMO)/bpr
+	$(LOCSEG) bpr eval --scores $(DEMO)/bpr --data $(DEMO)/raw --out $(DEMO)/bpr-eval/demo
 
 demo-pre: demo-synth
 	$(LOCSEG) preprocess --data $(DEMO)/raw --out $(DEMO)/pre --preset $(EXP)
@@ -87,16 +99,17 @@ $(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)): demo-shift-%: demo-train-%
 	$(LOCSEG) shift-eval --run $(DEMO)/runs/$* --pre $(DEMO)/pre --shifts $(DEMO_SHIFTS) --preset $(EXP) \
 	  --out $(DEMO)/shift/$*
 
-demo-atlas: demo-pre demo-infer-baseline-small
-	$(LOCSEG) atlas --pre $(DEMO)/pre --pred $(DEMO)/pred/baseline-small --out $(DEMO)/atlas
+demo-atlas: demo-pre demo-infer-baseline-small demo-bpr
+	$(LOCSEG) atlas --pre $(DEMO)/pre --pred $(DEMO)/pred/baseline-small --bpr $(DEMO)/bpr --out $(DEMO)/atlas
 
 $(addprefix demo-post-,$(DEMO_POST)): demo-post-%: demo-atlas
 	$(LOCSEG) postprocess --pred $(DEMO)/pred/baseline-small --method $* --atlas $(DEMO)/atlas \
-	  --out $(DEMO)/pred/baseline-small-$*
+	  $(if $(filter bpr-range,$*),--bpr $(DEMO)/bpr) --out $(DEMO)/pred/baseline-small-$*
 	$(LOCSEG) evaluate --pred $(DEMO)/pred/baseline-small-$* --ref $(DEMO)/raw --out $(DEMO)/eval/baseline-small-$*
 
 demo-report: $(addprefix demo-infer-,$(DEMO_RUNS)) $(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)) $(addprefix demo-post-,$(DEMO_POST))
 	$(LOCSEG) report --runs $(DEMO)/runs --evals $(DEMO)/eval --shifts $(DEMO)/shift --pres $(DEMO)/pre \
+	  --bpr-evals $(DEMO)/bpr-eval \
 	  --title "locseg demo: synthetic cohort, CPU presets" --out $(DEMO)/report
 
 # Varying field of view (AMOS22/KiTS23-like): the same LocBAM model with the axial location from volume

@@ -50,7 +50,7 @@ def data(tmp_path: Path) -> dict[str, Path]:
 def locseg_commands(stdout: str) -> list[list[str]]:
     """The locseg command lines of `make -n` output (direct or under torchrun), as argv lists."""
     out = []
-    for line in stdout.splitlines():
+    for line in stdout.replace("\\\n", " ").splitlines():  # recipe lines continued with a backslash
         argv = shlex.split(line) if line.strip() else []
         if argv and Path(argv[0]).name in ("locseg", "torchrun"):
             out.append(argv)
@@ -292,3 +292,34 @@ def test_table2_chain_runs_on_a_tiny_btcv_cohort(tmp_path):
     assert again.returncode == 0, again.stderr
     said = " ".join((again.stdout + again.stderr).split())
     assert said.count("up to date") == 4, said  # preprocess, train, infer, evaluate
+
+
+@pytest.mark.parametrize("quick", ["", "1"])
+def test_demo_chain_reads_only_what_earlier_stages_wrote(tmp_path, quick):
+    """`make demo`'s chain (issue 9): synth, bpr, preprocess, atlas, train x 6, infer, post-process
+    (bpr-range too), shift-eval, report -- each stage's input folders written by an earlier stage."""
+    res = run_make("demo-report", DEMO=tmp_path / "d", QUICK=quick)
+    assert res.returncode == 0, res.stderr
+    cmds = locseg_commands(res.stdout)
+    stages = [stage_of(c) for c in cmds]
+    for stage in ("synth", "bpr train", "bpr score", "bpr eval", "preprocess", "atlas", "train", "infer",
+                  "evaluate", "postprocess", "shift-eval", "report"):
+        assert stage in stages, stage
+    assert stages.count("train") == 6 and stages[-1] == "report"
+    written: list[Path] = []
+    for argv in cmds:
+        opts = options(argv)
+        for flag, value in opts.items():
+            if flag in ("--out", "--preset", "--title", "--method", "--shifts") and not (
+                    flag == "--shifts" and stage_of(argv) == "report"):
+                continue
+            path = Path(value)
+            if not path.is_relative_to(tmp_path):
+                continue  # numbers, names
+            assert any(w == path or w.is_relative_to(path) for w in written), (stage_of(argv), flag, value)
+        written.append(Path(opts["--out"]))
+    post = [options(c) for c in cmds if stage_of(c) == "postprocess"]
+    assert {p["--method"] for p in post} == {"lcf", "atlas", "bpr-range"}
+    assert all(("--bpr" in p) == (p["--method"] == "bpr-range") for p in post)
+    report = options(cmds[-1])
+    assert Path(report["--bpr-evals"]) == tmp_path / "d" / "bpr-eval"
