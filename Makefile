@@ -51,7 +51,6 @@ lint: $(STAMP)
 # better than 1 x 2: much of a chain is single-threaded Python).
 DEMO_MODELS := baseline coordconv locbam
 DEMO_SETUPS := small large
-DEMO_SHIFTS := 0,5,25,50,100
 DEMO_RUNS := $(foreach s,$(DEMO_SETUPS),$(foreach m,$(DEMO_MODELS),$(m)-$(s)))
 DEMO_POST := lcf atlas bpr-range
 DEMO_JOBS ?= 2
@@ -92,11 +91,11 @@ $(addprefix demo-train-,$(DEMO_RUNS)): demo-train-%: demo-pre
 
 $(addprefix demo-infer-,$(DEMO_RUNS)): demo-infer-%: demo-train-%
 	$(LOCSEG) infer --run $(DEMO)/runs/$* --data $(DEMO)/raw --subset val --preset $(EXP) --out $(DEMO)/pred/$*
-	$(LOCSEG) evaluate --pred $(DEMO)/pred/$* --ref $(DEMO)/raw --out $(DEMO)/eval/$*
+	$(LOCSEG) evaluate --pred $(DEMO)/pred/$* --ref $(DEMO)/raw --preset $(EXP) --out $(DEMO)/eval/$*
 
 # The baseline ignores the location, so shifting it changes nothing: shift-eval only the others.
 $(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)): demo-shift-%: demo-train-%
-	$(LOCSEG) shift-eval --run $(DEMO)/runs/$* --pre $(DEMO)/pre --shifts $(DEMO_SHIFTS) --preset $(EXP) \
+	$(LOCSEG) shift-eval --run $(DEMO)/runs/$* --pre $(DEMO)/pre --preset $(EXP) \
 	  --out $(DEMO)/shift/$*
 
 demo-atlas: demo-pre demo-infer-baseline-small demo-bpr
@@ -105,7 +104,8 @@ demo-atlas: demo-pre demo-infer-baseline-small demo-bpr
 $(addprefix demo-post-,$(DEMO_POST)): demo-post-%: demo-atlas
 	$(LOCSEG) postprocess --pred $(DEMO)/pred/baseline-small --method $* --atlas $(DEMO)/atlas \
 	  $(if $(filter bpr-range,$*),--bpr $(DEMO)/bpr) --out $(DEMO)/pred/baseline-small-$*
-	$(LOCSEG) evaluate --pred $(DEMO)/pred/baseline-small-$* --ref $(DEMO)/raw --out $(DEMO)/eval/baseline-small-$*
+	$(LOCSEG) evaluate --pred $(DEMO)/pred/baseline-small-$* --ref $(DEMO)/raw --preset $(EXP) \
+	  --out $(DEMO)/eval/baseline-small-$*
 
 demo-report: $(addprefix demo-infer-,$(DEMO_RUNS)) $(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)) $(addprefix demo-post-,$(DEMO_POST))
 	$(LOCSEG) report --runs $(DEMO)/runs --evals $(DEMO)/eval --shifts $(DEMO)/shift --pres $(DEMO)/pre \
