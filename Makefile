@@ -14,13 +14,14 @@ DEMO_BPR_CASES := $(if $(QUICK),4,8)
 LOCSEG := $(BIN)/locseg
 PYTEST_ARGS ?=
 
-.PHONY: install test test-slow lint demo fov-experiment bench clean-demo help
+.PHONY: install test test-slow lint demo location-experiment fov-experiment bench clean-demo help
 
 help:
 	@echo "make demo       synthetic cohort -> preprocess -> train -> infer -> evaluate (CPU-sized)"
 	@echo "make demo QUICK=1   the same chain in a few minutes"
 	@echo "make test       the test suite (not the slow tests)"
 	@echo "make test-slow  the slow tests too"
+	@echo "make location-experiment   the demo chain at 2.5 mm slices, 1500 iterations a model (location matters)"
 	@echo "make fov-experiment   varying field of view: volume vs BPR vs true body position (LocBAM)"
 	@echo "make bench      benchmarks, JSON in bench-out/"
 	@echo "make lint       ruff"
@@ -56,6 +57,7 @@ DEMO_POST := lcf atlas bpr-range
 DEMO_JOBS ?= 2
 DEMO_THREADS ?= 1
 EXP := $(if $(QUICK),experiments/quick,experiments/demo)
+DEMO_TITLE := locseg demo: synthetic cohort, CPU presets ($(EXP))
 run_model = $(word 1,$(subst -, ,$(1)))
 run_setup = $(word 2,$(subst -, ,$(1)))
 
@@ -110,11 +112,18 @@ $(addprefix demo-post-,$(DEMO_POST)): demo-post-%: demo-atlas
 demo-report: $(addprefix demo-infer-,$(DEMO_RUNS)) $(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)) $(addprefix demo-post-,$(DEMO_POST))
 	$(LOCSEG) report --runs $(DEMO)/runs --evals $(DEMO)/eval --shifts $(DEMO)/shift --pres $(DEMO)/pre \
 	  --bpr-evals $(DEMO)/bpr-eval \
-	  --title "locseg demo: synthetic cohort, CPU presets" --out $(DEMO)/report
+	  --title "$(DEMO_TITLE)" --out $(DEMO)/report
 
 # Varying field of view (AMOS22/KiTS23-like): the same LocBAM model with the axial location from volume
 # coordinates, from body part regression (trained on a separate synthetic cohort) and from the ground
 # truth body position, against the baseline. Issue 3 / issue 7 measurements; results in docs/.
+# Location context where it matters (issue 3): the demo chain with 2.5 mm slices and 1500 iterations
+# per model (presets/experiments/location.yaml); ~2 h on 2 CPU cores, minutes on a GPU.
+LOC ?= location-experiment
+
+location-experiment: $(STAMP)
+	$(MAKE) --no-print-directory demo DEMO=$(LOC) EXP=experiments/location
+
 FOV ?= fov-experiment
 FOV_CASES := $(if $(QUICK),8,16)
 

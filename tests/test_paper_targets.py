@@ -294,11 +294,12 @@ def test_table2_chain_runs_on_a_tiny_btcv_cohort(tmp_path):
     assert said.count("up to date") == 4, said  # preprocess, train, infer, evaluate
 
 
-@pytest.mark.parametrize("quick", ["", "1"])
-def test_demo_chain_reads_only_what_earlier_stages_wrote(tmp_path, quick):
-    """`make demo`'s chain (issue 9): synth, bpr, preprocess, atlas, train x 6, infer, post-process
-    (bpr-range too), shift-eval, report -- each stage's input folders written by an earlier stage."""
-    res = run_make("demo-report", DEMO=tmp_path / "d", QUICK=quick)
+@pytest.mark.parametrize("variables", [{}, {"QUICK": "1"}, {"EXP": "experiments/location"}])
+def test_demo_chain_reads_only_what_earlier_stages_wrote(tmp_path, variables):
+    """`make demo`'s chain (issue 9; `make location-experiment` runs it with EXP=experiments/location):
+    synth, bpr, preprocess, atlas, train x 6, infer, post-process (bpr-range too), shift-eval, report --
+    each stage's input folders written by an earlier stage, every preset the chain names resolvable."""
+    res = run_make("demo-report", DEMO=tmp_path / "d", **variables)
     assert res.returncode == 0, res.stderr
     cmds = locseg_commands(res.stdout)
     stages = [stage_of(c) for c in cmds]
@@ -323,3 +324,6 @@ def test_demo_chain_reads_only_what_earlier_stages_wrote(tmp_path, quick):
     assert all(("--bpr" in p) == (p["--method"] == "bpr-range") for p in post)
     report = options(cmds[-1])
     assert Path(report["--bpr-evals"]) == tmp_path / "d" / "bpr-eval"
+    assert report["--title"].endswith(f"({variables.get('EXP', 'experiments/quick' if variables else 'experiments/demo')})")
+    for preset in {o["--preset"] for o in map(options, cmds) if "--preset" in o}:
+        assert resolves_everywhere(preset), preset
