@@ -35,6 +35,7 @@ class BprTrainConfig:
     size: int = 128
     checkpoint_every: int = 50
     seed: int = 0
+    threads: int | None = None  # torch CPU threads (None = torch's default)
 
     def validate(self) -> None:
         if self.slices_per_volume < 3:
@@ -48,6 +49,8 @@ class BprTrainConfig:
             raise LocsegError("--zoom must be in [0, 0.5)")
         if self.landmark_slices < 0 or self.landmark_weight < 0 or self.landmark_jitter_mm < 0:
             raise LocsegError("--landmark-slices, --landmark-weight and --landmark-jitter-mm must be 0 or more")
+        if self.threads is not None and self.threads < 1:
+            raise LocsegError("--threads must be at least 1")
         if self.lr <= 0 or self.pixel_mm <= 0:
             raise LocsegError("--lr and --pixel-mm must be positive")
 

@@ -305,6 +305,8 @@ def train_regressor(data: str | Path, out: str | Path, cfg: BprTrainConfig, land
     """Train (or resume) a regressor on the raw dataset `data`; write `out/model.pt`."""
     progress = progress or NullProgress()
     data, out = Path(data), Path(out)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     inputs = {"data": (data, folder_fingerprint(data))}
     if landmarks_file is not None:

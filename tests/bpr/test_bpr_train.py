@@ -123,7 +123,7 @@ def test_training_without_landmarks_says_how_to_give_them(tmp_path, phantom_coho
 
 def test_cli_train_score_eval(trained, tmp_path, capsys):
     _, raw, _ = trained
-    args = ["--data", str(raw), "--width", "4", "--steps", "10", "--batch-volumes", "3"]
+    args = ["--data", str(raw), "--width", "4", "--steps", "10", "--batch-volumes", "3", "--threads", "1"]
     preset = tmp_path / "tiny.yaml"
     preset.write_text("bpr-train: {size: 32, pixel_mm: 14.0}\n")
     for cmd in (["bpr", "train", *args, "--out", str(tmp_path / "m"), "--preset", str(preset)],
