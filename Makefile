@@ -114,9 +114,6 @@ demo-report: $(addprefix demo-infer-,$(DEMO_RUNS)) $(addprefix demo-shift-,$(DEM
 	  --bpr-evals $(DEMO)/bpr-eval \
 	  --title "$(DEMO_TITLE)" --out $(DEMO)/report
 
-# Varying field of view (AMOS22/KiTS23-like): the same LocBAM model with the axial location from volume
-# coordinates, from body part regression (trained on a separate synthetic cohort) and from the ground
-# truth body position, against the baseline. Issue 3 / issue 7 measurements; results in docs/.
 # Location context where it matters (issue 3): the demo chain with 2.5 mm slices and 1500 iterations
 # per model (presets/experiments/location.yaml); ~2 h on 2 CPU cores, minutes on a GPU.
 LOC ?= location-experiment
@@ -124,6 +121,9 @@ LOC ?= location-experiment
 location-experiment: $(STAMP)
 	$(MAKE) --no-print-directory demo DEMO=$(LOC) EXP=experiments/location
 
+# Varying field of view (AMOS22/KiTS23-like): the same LocBAM model with the axial location from volume
+# coordinates, from body part regression (trained on a separate synthetic cohort) and from the ground
+# truth body position, against the baseline. Issue 3 / issue 7 measurements; results in docs/.
 FOV ?= fov-experiment
 FOV_CASES := $(if $(QUICK),8,16)
 

@@ -340,8 +340,8 @@ def train_regressor(data: str | Path, out: str | Path, cfg: BprTrainConfig, land
             step, history = int(ck["step"]), list(ck["history"])
             progress.log(f"resuming at step {step}/{cfg.steps}")
         sampler = SliceSampler(volumes, cfg, rng)
-        # raw score per unit of the 0..100 scale that the heuristic order loss settles at (ds = beta/alpha
-        # per mm at bpreg's expected slope); the Yan loss has no scale of its own and takes the same
+        # raw score per unit of the 0..100 scale that the heuristic and logistic order losses settle at
+        # (ds = beta/alpha per mm at bpreg's expected slope); the Yan loss has no scale of its own and takes the same
         raw_per_unit = cfg.order_beta / cfg.order_alpha / BPREG_EXPECTED_SLOPE
 
         def checkpoint() -> None:

@@ -41,7 +41,6 @@ def train(
     overrides: dict | None = None,
 ) -> None:
     """Train a slice regressor self-supervised on the CT volumes of --data (no labels needed)."""
-    from ..bpr.config import BprTrainConfig
     from ..bpr.train import train_regressor
     from ..config import resolve_config
     from ..console import RichProgress, console

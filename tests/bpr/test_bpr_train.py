@@ -126,12 +126,17 @@ def test_cli_train_score_eval(trained, tmp_path, capsys):
     args = ["--data", str(raw), "--width", "4", "--steps", "10", "--batch-volumes", "3", "--threads", "1"]
     preset = tmp_path / "tiny.yaml"
     preset.write_text("bpr-train: {size: 32, pixel_mm: 14.0}\n")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that --threads 1 has something to change
     for cmd in (["bpr", "train", *args, "--out", str(tmp_path / "m"), "--preset", str(preset)],
                 ["bpr", "score", "--model", str(tmp_path / "m"), "--data", str(raw), "--out", str(tmp_path / "s")],
                 ["bpr", "eval", "--scores", str(tmp_path / "s"), "--data", str(raw), "--out", str(tmp_path / "e")]):
         with pytest.raises(SystemExit) as e:
             main(cmd)
         assert e.value.code == 0, cmd
+        if cmd[1] == "train":
+            assert torch.get_num_threads() == 1
+    torch.set_num_threads(threads)
     summary = json.loads((tmp_path / "e" / "bpr_eval.json").read_text())
     assert summary["pooled"]["cases"] == 3 and np.isfinite(summary["pooled"]["location"]["mae"])
     assert "pooled" in capsys.readouterr().out
