@@ -1,5 +1,5 @@
-"""Acceptance (slow, ~35 min on 2 CPU cores): the regressor trained on the synthetic cohort scores
-held-out cases within MAE <= 2 units and Spearman rho >= 0.99 of their ground-truth body position;
+"""Acceptance (slow; its training took 31 min on one CPU thread when run as a script): the regressor
+trained on the synthetic cohort scores held-out cases within MAE <= 2 units and Spearman rho >= 0.99 of their ground-truth body position;
 a case stored with reversed z and one stored axial-first score as the same case stored normally."""
 
 from __future__ import annotations
