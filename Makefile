@@ -121,31 +121,54 @@ LOC ?= location-experiment
 location-experiment: $(STAMP)
 	$(MAKE) --no-print-directory demo DEMO=$(LOC) EXP=experiments/location
 
-# Varying field of view (AMOS22/KiTS23-like): the same LocBAM model with the axial location from volume
-# coordinates, from body part regression (trained on a separate synthetic cohort) and from the ground
-# truth body position, against the baseline. Issue 3 / issue 7 measurements; results in docs/.
+# Varying field of view (AMOS22/KiTS23-like; issues 3 and 7): the baseline, and LocBAM with its axial
+# location from volume coordinates, from body part regression (trained on a separate cohort, the
+# docs/bpr.md recipe) and from the true body position, at the location experiment's setting
+# (presets/experiments/fov.yaml); a chain of cached stages like the demo's, FOV_JOBS side by side.
 FOV ?= fov-experiment
+FOV_EXP := $(if $(QUICK),experiments/quick,experiments/fov)
 FOV_CASES := $(if $(QUICK),8,16)
+FOV_BPR_CASES := $(if $(QUICK),4,24)
+FOV_RUNS := baseline-volume locbam-volume locbam-truth locbam-bpr
+FOV_LOCATIONS := volume truth bpr
+fov_bpr_opt = $(if $(filter bpr,$(1)),--bpr $(FOV)/bpr)
+.PHONY: fov-synth fov-bpr fov-report $(addprefix fov-pre-,$(FOV_LOCATIONS)) $(addprefix fov-train-,$(FOV_RUNS)) \
+	$(addprefix fov-infer-,$(FOV_RUNS))
 
 fov-experiment: $(STAMP)
-	$(LOCSEG) synth --out $(FOV)/raw --cases $(FOV_CASES) --seed 1 --fov varying
-	$(LOCSEG) synth --out $(FOV)/bpr-cohort --cases 12 --seed 2 --fov varying
-	$(LOCSEG) bpr train --data $(FOV)/bpr-cohort --out $(FOV)/bpr-model
+	@start=$$(date +%s); \
+	OMP_NUM_THREADS=$(DEMO_THREADS) LOCSEG_PROGRESS=$(if $(filter 1,$(DEMO_JOBS)),,lines) \
+	  $(MAKE) --no-print-directory -j$(DEMO_JOBS) fov-report || exit 1; \
+	echo "make fov-experiment: $$(( $$(date +%s) - start )) s; report: $(FOV)/report/report.md"
+
+fov-synth:
+	$(LOCSEG) synth --out $(FOV)/raw --cases $(FOV_CASES) --seed 3 --fov varying --preset $(FOV_EXP)
+
+fov-bpr: fov-synth
+	$(LOCSEG) synth --out $(FOV)/bpr-cohort --cases $(FOV_BPR_CASES) --seed 1 --fov varying --prefix tr \
+	  --montage-cases 0
+	$(LOCSEG) bpr train --data $(FOV)/bpr-cohort --out $(FOV)/bpr-model --preset $(FOV_EXP)
 	$(LOCSEG) bpr score --model $(FOV)/bpr-model --data $(FOV)/raw --out $(FOV)/bpr
-	$(LOCSEG) bpr eval --scores $(FOV)/bpr --data $(FOV)/raw --out $(FOV)/bpr-eval
-	set -e; for loc in volume truth bpr; do \
-	  $(LOCSEG) preprocess --data $(FOV)/raw --out $(FOV)/pre-$$loc --preset $(EXP) --location $$loc \
-	    $$( [ $$loc = bpr ] && echo --bpr $(FOV)/bpr ); \
-	  for model in $$( [ $$loc = volume ] && echo baseline ) locbam; do run=$$model-$$loc; \
-	    $(LOCSEG) train --pre $(FOV)/pre-$$loc --out $(FOV)/runs/$$run --model $$model --preset $(EXP)-small; \
-	    $(LOCSEG) infer --run $(FOV)/runs/$$run --data $(FOV)/raw --subset val --preset $(EXP) \
-	      $$( [ $$loc = bpr ] && echo --bpr $(FOV)/bpr ) --out $(FOV)/pred/$$run; \
-	    $(LOCSEG) evaluate --pred $(FOV)/pred/$$run --ref $(FOV)/raw --out $(FOV)/eval/$$run; \
-	  done; \
-	done
-	$(LOCSEG) report --runs $(FOV)/runs --evals $(FOV)/eval --title "varying field of view: location sources" \
-	  --out $(FOV)/report
-	@echo "report: $(FOV)/report/report.md"
+	$(LOCSEG) bpr eval --scores $(FOV)/bpr --data $(FOV)/raw --out $(FOV)/bpr-eval/fov
+
+fov-pre-volume fov-pre-truth: fov-synth
+fov-pre-bpr: fov-bpr
+$(addprefix fov-pre-,$(FOV_LOCATIONS)): fov-pre-%:
+	$(LOCSEG) preprocess --data $(FOV)/raw --out $(FOV)/pre-$* --preset $(FOV_EXP) --location $* $(call fov_bpr_opt,$*)
+
+$(foreach r,$(FOV_RUNS),$(eval fov-train-$(r): fov-pre-$(call run_setup,$(r))))
+$(addprefix fov-train-,$(FOV_RUNS)): fov-train-%:
+	$(LOCSEG) train --pre $(FOV)/pre-$(call run_setup,$*) --out $(FOV)/runs/$* --model $(call run_model,$*) \
+	  --preset $(FOV_EXP)-small
+
+$(addprefix fov-infer-,$(FOV_RUNS)): fov-infer-%: fov-train-%
+	$(LOCSEG) infer --run $(FOV)/runs/$* --data $(FOV)/raw --subset val --preset $(FOV_EXP) \
+	  $(call fov_bpr_opt,$(call run_setup,$*)) --out $(FOV)/pred/$*
+	$(LOCSEG) evaluate --pred $(FOV)/pred/$* --ref $(FOV)/raw --preset $(FOV_EXP) --out $(FOV)/eval/$*
+
+fov-report: $(addprefix fov-infer-,$(FOV_RUNS))
+	$(LOCSEG) report --runs $(FOV)/runs --evals $(FOV)/eval --pres $(FOV) --bpr-evals $(FOV)/bpr-eval \
+	  --title "varying field of view: location sources ($(FOV_EXP))" --out $(FOV)/report
 
 bench: $(STAMP)
 	mkdir -p bench-out

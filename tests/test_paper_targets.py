@@ -307,6 +307,18 @@ def test_demo_chain_reads_only_what_earlier_stages_wrote(tmp_path, variables):
                   "evaluate", "postprocess", "shift-eval", "report"):
         assert stage in stages, stage
     assert stages.count("train") == 6 and stages[-1] == "report"
+    assert_reads_only_earlier_outputs(cmds, tmp_path)
+    post = [options(c) for c in cmds if stage_of(c) == "postprocess"]
+    assert {p["--method"] for p in post} == {"lcf", "atlas", "bpr-range"}
+    assert all(("--bpr" in p) == (p["--method"] == "bpr-range") for p in post)
+    report = options(cmds[-1])
+    assert Path(report["--bpr-evals"]) == tmp_path / "d" / "bpr-eval"
+    assert report["--title"].endswith(f"({variables.get('EXP', 'experiments/quick' if variables else 'experiments/demo')})")
+    assert_presets_resolve(cmds)
+
+
+def assert_reads_only_earlier_outputs(cmds: list[list[str]], root: Path) -> None:
+    """Every folder a command reads under `root` was written (`--out`) by an earlier command."""
     written: list[Path] = []
     for argv in cmds:
         opts = options(argv)
@@ -315,15 +327,35 @@ def test_demo_chain_reads_only_what_earlier_stages_wrote(tmp_path, variables):
                     flag == "--shifts" and stage_of(argv) == "report"):
                 continue
             path = Path(value)
-            if not path.is_relative_to(tmp_path):
+            if not path.is_relative_to(root):
                 continue  # numbers, names
             assert any(w == path or w.is_relative_to(path) for w in written), (stage_of(argv), flag, value)
         written.append(Path(opts["--out"]))
-    post = [options(c) for c in cmds if stage_of(c) == "postprocess"]
-    assert {p["--method"] for p in post} == {"lcf", "atlas", "bpr-range"}
-    assert all(("--bpr" in p) == (p["--method"] == "bpr-range") for p in post)
-    report = options(cmds[-1])
-    assert Path(report["--bpr-evals"]) == tmp_path / "d" / "bpr-eval"
-    assert report["--title"].endswith(f"({variables.get('EXP', 'experiments/quick' if variables else 'experiments/demo')})")
+
+
+def assert_presets_resolve(cmds: list[list[str]]) -> None:
     for preset in {o["--preset"] for o in map(options, cmds) if "--preset" in o}:
         assert resolves_everywhere(preset), preset
+
+
+@pytest.mark.parametrize("variables", [{}, {"QUICK": "1"}])
+def test_fov_chain_trains_the_baseline_and_locbam_on_each_location_source(tmp_path, variables):
+    """`make fov-experiment` (issues 3, 7): one cohort with varying field of view, preprocessed with each
+    axial location source; BPR trained on a separate cohort and scored on this one; the baseline and
+    LocBAM per source, inferred with the same source, evaluated, reported."""
+    res = run_make("fov-report", FOV=tmp_path / "f", **variables)
+    assert res.returncode == 0, res.stderr
+    cmds = locseg_commands(res.stdout)
+    assert_reads_only_earlier_outputs(cmds, tmp_path)
+    assert_presets_resolve(cmds)
+    synth = [options(c) for c in cmds if stage_of(c) == "synth"]
+    assert {s["--out"] for s in synth} == {str(tmp_path / "f" / "raw"), str(tmp_path / "f" / "bpr-cohort")}
+    pre = {options(c)["--location"]: options(c) for c in cmds if stage_of(c) == "preprocess"}
+    assert set(pre) == {"volume", "truth", "bpr"} and pre["bpr"]["--bpr"] == str(tmp_path / "f" / "bpr")
+    trains = {Path(options(c)["--out"]).name: options(c) for c in cmds if stage_of(c) == "train"}
+    assert set(trains) == {"baseline-volume", "locbam-volume", "locbam-truth", "locbam-bpr"}
+    for name, opts in trains.items():
+        assert opts["--model"] == name.split("-")[0] and opts["--pre"].endswith("pre-" + name.split("-")[1])
+    infers = {Path(options(c)["--out"]).name: options(c) for c in cmds if stage_of(c) == "infer"}
+    assert [n for n, o in infers.items() if "--bpr" in o] == ["locbam-bpr"]
+    assert stage_of(cmds[-1]) == "report"

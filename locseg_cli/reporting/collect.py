@@ -52,6 +52,7 @@ class RunRecord:
     model: str
     pre: Path | None  # the preprocessed dataset, if it can still be found
     pre_manifest: Manifest | None
+    location: str = "volume"  # the axial location source of its preprocessed data: volume, bpr, truth
 
     @property
     def metrics(self) -> Path:
@@ -177,7 +178,8 @@ class _Linker:
         cfg = man.config
         setup = Setup(str(dataset), tuple(float(s) for s in pextra.get("spacing") or []),
                       tuple(int(p) for p in cfg["patch_size"]), int(cfg["batch_size"]))
-        rec = RunRecord(path, man, setup, str(cfg["model"]), pre, pre_man)
+        location = man.extra.get("preprocess", {}).get("config", {}).get("location") or "volume"
+        rec = RunRecord(path, man, setup, str(cfg["model"]), pre, pre_man, str(location))
         self.runs_by_path[path] = rec
         self.runs_by_fp[man.fingerprint] = rec
         return rec
@@ -246,8 +248,22 @@ def collect(runs: Path | None, evals: Path | None = None, shifts: Path | None = 
         if rec.run.path not in known:
             col.runs.append(rec.run)
             known.add(rec.run.path)
+    name_location_variants(col.runs)
     col.runs.sort(key=lambda r: (r.setup, order_models([r.model, *MODEL_ORDER]).index(r.model), str(r.path)))
     return col
+
+
+def name_location_variants(runs: list[RunRecord]) -> None:
+    """Runs of one location-aware model in one setup that differ in their axial location source
+    (`make fov-experiment`: volume coordinates, BPR scores, the true body position) are different
+    rows: their model name gets the source. A model with one source keeps its plain name (Table 1's
+    LocBAM is BPR-located on AMOS22 and KiTS23); the baseline ignores its location."""
+    sources: dict[tuple[Setup, str], set[str]] = {}
+    for r in runs:
+        sources.setdefault((r.setup, r.model), set()).add(r.location)
+    for r in runs:
+        if r.model != "baseline" and len(sources[(r.setup, r.model)]) > 1:
+            r.model = f"{r.model} ({r.location} location)"
 
 
 def nanmean(values) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ def _plt():
 
 def _color(model: str) -> str:
     extra = ["#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
-    return MODEL_COLORS.get(model, extra[hash(model) % len(extra)])
+    return MODEL_COLORS.get(model, extra[zlib.crc32(model.encode()) % len(extra)])  # not hash(): salted per process
 
 
 def _save(fig, path: Path, dpi: int) -> None:
