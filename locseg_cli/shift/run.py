@@ -52,8 +52,8 @@ def _score(predictor: RunPredictor, cases: list[PreprocessedCase], labels: dict[
     per_case: dict[str, dict[str, dict[str, float]]] = {}
     per_class: dict[str, list[float]] = {name: [] for k, name in labels.items() if k != "0"}
     for case in cases:
-        probs = predictor.probabilities(case.image, case.location, case.pad_value)
-        pred = probs.argmax(0).numpy().astype(np.uint8)
+        logits = predictor.logits(case.image, case.location, case.pad_value)  # the arg-max needs no softmax
+        pred = logits.argmax(0).numpy().astype(np.uint8)
         counts = {}
         for k, name in labels.items():
             if k == "0":
