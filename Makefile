@@ -154,11 +154,11 @@ fov-bpr: fov-synth
 fov-pre-volume fov-pre-truth: fov-synth
 fov-pre-bpr: fov-bpr
 $(addprefix fov-pre-,$(FOV_LOCATIONS)): fov-pre-%:
-	$(LOCSEG) preprocess --data $(FOV)/raw --out $(FOV)/pre-$* --preset $(FOV_EXP) --location $* $(call fov_bpr_opt,$*)
+	$(LOCSEG) preprocess --data $(FOV)/raw --out $(FOV)/pre/$* --preset $(FOV_EXP) --location $* $(call fov_bpr_opt,$*)
 
 $(foreach r,$(FOV_RUNS),$(eval fov-train-$(r): fov-pre-$(call run_setup,$(r))))
 $(addprefix fov-train-,$(FOV_RUNS)): fov-train-%:
-	$(LOCSEG) train --pre $(FOV)/pre-$(call run_setup,$*) --out $(FOV)/runs/$* --model $(call run_model,$*) \
+	$(LOCSEG) train --pre $(FOV)/pre/$(call run_setup,$*) --out $(FOV)/runs/$* --model $(call run_model,$*) \
 	  --preset $(FOV_EXP)-small
 
 $(addprefix fov-infer-,$(FOV_RUNS)): fov-infer-%: fov-train-%
@@ -167,7 +167,7 @@ $(addprefix fov-infer-,$(FOV_RUNS)): fov-infer-%: fov-train-%
 	$(LOCSEG) evaluate --pred $(FOV)/pred/$* --ref $(FOV)/raw --preset $(FOV_EXP) --out $(FOV)/eval/$*
 
 fov-report: $(addprefix fov-infer-,$(FOV_RUNS))
-	$(LOCSEG) report --runs $(FOV)/runs --evals $(FOV)/eval --pres $(FOV) --bpr-evals $(FOV)/bpr-eval \
+	$(LOCSEG) report --runs $(FOV)/runs --evals $(FOV)/eval --pres $(FOV)/pre --bpr-evals $(FOV)/bpr-eval \
 	  --title "varying field of view: location sources ($(FOV_EXP))" --out $(FOV)/report
 
 bench: $(STAMP)
