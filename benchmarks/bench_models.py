@@ -15,7 +15,7 @@ Measures, at the paper's widths (BasicUNet 32,32,64,128,256,32; 14 outputs as on
 - peak memory of two train steps (peak RSS of a fresh process, and its rise over the RSS just
   before the first step), baseline vs fused LocBAM.
 
-Usage: python benchmarks/bench_models.py --out bench-out/models.json [--setups 32x2,64x1] [--repeats 10]
+Usage: python benchmarks/bench_models.py --out bench-out/models.json [--setups 32x2,32x8,64x1] [--repeats 10]
        [--no-memory]
 """
 
@@ -197,7 +197,7 @@ def step_peak_memory(size: int, batch: int, features: tuple[int, ...]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--setups", default="32x2,64x1", help="comma list of SIZExBATCH train-step setups")
+    ap.add_argument("--setups", default="32x2,32x8,64x1", help="comma list of SIZExBATCH train-step setups")
     ap.add_argument("--repeats", type=int, default=10, help="interleaved rounds per setup")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS probes (fresh processes)")
