@@ -264,6 +264,20 @@ def test_partial_inputs_skip_with_a_note_and_rerun_is_up_to_date(stages, tmp_pat
     assert len(only.collection.runs) == 4 and "fig4_shift.png" in only.markdown.read_text()
 
 
+def test_runs_with_another_axial_location_source_are_their_own_rows(stages, tmp_path):
+    """The location source is read from what a run's manifest records of its preprocessed data."""
+    runs = tmp_path / "runs"
+    for name, location in (("a", None), ("b", "truth")):
+        man = json.loads((stages / "runs" / "r1" / "manifest.json").read_text())  # LocBAM, 16x16x32
+        if location:
+            man["extra"]["preprocess"]["config"]["location"] = location
+        (runs / name).mkdir(parents=True)
+        (runs / name / "manifest.json").write_text(json.dumps(man))
+    result = report(tmp_path / "r", resolve_config(ReportConfig), runs=runs)
+    assert sorted(r.model for r in result.collection.runs) == ["locbam (truth location)", "locbam (volume location)"]
+    assert "| locbam (truth location) |" in result.markdown.read_text()
+
+
 def test_cli_report_and_its_errors(stages, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["report", "--runs", str(stages / "runs"), "--evals", str(stages / "eval"), "--out",
