@@ -61,11 +61,15 @@ DEMO_TITLE := locseg demo: synthetic cohort, CPU presets ($(EXP))
 run_model = $(word 1,$(subst -, ,$(1)))
 run_setup = $(word 2,$(subst -, ,$(1)))
 
-demo: $(STAMP)
-	@start=$$(date +%s); \
+# $(call run_chain,NAME,FINAL-TARGET,REPORT): make FINAL-TARGET with DEMO_JOBS chains side by side and
+# DEMO_THREADS torch threads each, then say how long NAME took and where its report is.
+run_chain = @start=$$(date +%s); \
 	OMP_NUM_THREADS=$(DEMO_THREADS) LOCSEG_PROGRESS=$(if $(filter 1,$(DEMO_JOBS)),,lines) \
-	  $(MAKE) --no-print-directory -j$(DEMO_JOBS) demo-report || exit 1; \
-	echo "make demo: $$(( $$(date +%s) - start )) s; report: $(DEMO)/report/report.md ($(DEMO)/report/report.html)"
+	  $(MAKE) --no-print-directory -j$(DEMO_JOBS) $(2) || exit 1; \
+	echo "make $(1): $$(( $$(date +%s) - start )) s; report: $(3)"
+
+demo: $(STAMP)
+	+$(call run_chain,demo,demo-report,$(DEMO)/report/report.md ($(DEMO)/report/report.html))
 
 DEMO_SHIFT_RUNS := $(filter-out baseline-%,$(DEMO_RUNS))
 .PHONY: demo-synth demo-bpr demo-pre demo-atlas demo-report $(addprefix demo-train-,$(DEMO_RUNS)) \
@@ -124,7 +128,7 @@ location-experiment: $(STAMP)
 # Varying field of view (AMOS22/KiTS23-like; issues 3 and 7): the baseline, and LocBAM with its axial
 # location from volume coordinates, from body part regression (trained on a separate cohort, the
 # docs/bpr.md recipe) and from the true body position, at the location experiment's setting
-# (presets/experiments/fov.yaml); a chain of cached stages like the demo's, FOV_JOBS side by side.
+# (presets/experiments/fov.yaml); a chain of cached stages like the demo's, DEMO_JOBS side by side.
 FOV ?= fov-experiment
 FOV_EXP := $(if $(QUICK),experiments/quick,experiments/fov)
 FOV_CASES := $(if $(QUICK),8,16)
@@ -136,10 +140,7 @@ fov_bpr_opt = $(if $(filter bpr,$(1)),--bpr $(FOV)/bpr)
 	$(addprefix fov-infer-,$(FOV_RUNS))
 
 fov-experiment: $(STAMP)
-	@start=$$(date +%s); \
-	OMP_NUM_THREADS=$(DEMO_THREADS) LOCSEG_PROGRESS=$(if $(filter 1,$(DEMO_JOBS)),,lines) \
-	  $(MAKE) --no-print-directory -j$(DEMO_JOBS) fov-report || exit 1; \
-	echo "make fov-experiment: $$(( $$(date +%s) - start )) s; report: $(FOV)/report/report.md"
+	+$(call run_chain,fov-experiment,fov-report,$(FOV)/report/report.md)
 
 fov-synth:
 	$(LOCSEG) synth --out $(FOV)/raw --cases $(FOV_CASES) --seed 3 --fov varying --preset $(FOV_EXP)
