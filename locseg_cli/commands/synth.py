@@ -26,6 +26,11 @@ def synth(
     orientation: Annotated[str | None, typer.Option(
         "--orientation", help="varying: stored orientations differ between cases as scanners' do "
                               "(some axial-first); fixed: all R,A,S (default varying).")] = None,
+    level_cue_jitter: Annotated[float | None, typer.Option(
+        "--level-cue-jitter", min=0.0, max=2.0,
+        help="Move the psoas, quadratus lumborum and aortic bifurcation against the spine by up to this "
+             "many lumbar levels per patient, so that only the global position tells the levels apart "
+             "(default 0: tied to the levels).")] = None,
     montage_cases: Annotated[int | None, typer.Option(
         "--montage-cases", min=0, help="Cases shown in montage.png (default 4).")] = None,
     preset: Preset = None,
@@ -43,7 +48,7 @@ def synth(
 
     cfg = resolve_config(SynthConfig, preset, {
         "cases": cases, "seed": seed, "fov": fov, "spacing": spacing, "layout": layout,
-        "orientation": orientation, "montage_cases": montage_cases, "workers": workers, **(overrides or {})})
+        "orientation": orientation, "level_cue_jitter": level_cue_jitter, "montage_cases": montage_cases, "workers": workers, **(overrides or {})})
     with RichProgress() as progress:
         manifest = run_synthesize(cfg, out, progress, force=force)
     shapes = [c["meta"]["shape"] for c in manifest.cases.values()]

@@ -28,6 +28,11 @@ class SynthConfig:
     spacing: str = "demo"  # "demo", "clinical", or a fixed "z,y,x" in mm
     orientation: Literal["varying", "fixed"] = "varying"  # fixed: every case stored with axcodes R,A,S
     score_range: tuple[float, float] = (-4.0, 78.0)  # body positions a fixed-FOV case covers (BPR scale)
+    # How far (in lumbar levels, uniform +-) the soft tissue that would otherwise mark a vertebral level
+    # -- the psoas' origin and taper, the quadratus lumborum, the aortic bifurcation with the iliac
+    # confluence -- moves against the spine, independently per structure and patient. 0 ties them to
+    # the levels (the demo's cohort); 1 leaves a 32^3 patch nothing nearby to count levels by.
+    level_cue_jitter: float = 0.0
     montage_cases: int = 4
     name: str = "Synth"
     prefix: str = "synth"
@@ -44,6 +49,8 @@ class SynthConfig:
         lo, hi = self.score_range
         if not (-15.0 <= lo < hi <= 90.0) or hi - lo < 20.0:
             raise LocsegError(f"score_range must lie within -15..90 and span at least 20, got {lo}..{hi}")
+        if not 0.0 <= self.level_cue_jitter <= 2.0:
+            raise LocsegError(f"--level-cue-jitter must be 0..2 lumbar levels, got {self.level_cue_jitter}")
         if self.montage_cases < 0:
             raise LocsegError("montage_cases must be 0 or more")
         parse_spacing(self.spacing)

@@ -23,7 +23,16 @@ import numpy as np
 from nibabel import orientations as nio
 from scipy import ndimage
 
-from .anatomy import LABEL_OF, LANDMARK_SCORES, LEVELS, LUMBAR, MM_PER_SCORE, level_pitch, level_scores
+from .anatomy import (
+    LABEL_OF,
+    LANDMARK_SCORES,
+    LEVELS,
+    LUMBAR,
+    LUMBAR_PITCH_SCORE,
+    MM_PER_SCORE,
+    level_pitch,
+    level_scores,
+)
 from .config import SynthConfig, parse_spacing
 from .fields import Box, Grid, ellipsoid_r, smooth_field, tube_bounds, tube_distance
 
@@ -45,6 +54,7 @@ _BACK_MUSCLE = np.array([0, 0, 0, 0, 0, 0, 0, 0, 4, 18, 24, 22, 12, 2, 0], dtype
 _NECK = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.7, 0.45, 0.4], dtype=np.float64)
 
 FIXED_FOV_JITTER = 1.5
+LEVEL_CUES = ("psoas", "quadratus", "bifurcation")
 CT_MATRIX = 512  # reconstruction matrix of clinical CT: slices are at most 512 x 512
 VARYING_FOV = (  # (name, score from, score to): AMOS22/KiTS23-like ranges, each jittered by +-4
     ("abdomen", 18.0, 57.0), ("abdomen-pelvis", -3.0, 55.0), ("chest-abdomen-pelvis", -4.0, 78.0),
@@ -89,6 +99,8 @@ class Patient:
     table_z: float
     centre_xy: tuple[float, float]
     crest_dz: float = 0.0  # iliac crest height against the spine (at L4, or nearer L3/L5)
+    # lumbar soft-tissue level cues moved against the spine (mm; SynthConfig.level_cue_jitter)
+    cue_dz: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LEVEL_CUES, 0.0))
 
     def z(self, score: float) -> float:
         return float(score) * self.mm_per_score
@@ -97,6 +109,18 @@ class Patient:
 def case_rng(seed: int, index: int) -> np.random.Generator:
     """Each case's random stream depends on (seed, index) only: results do not depend on workers."""
     return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index), 0x5EED]))
+
+
+def level_cue_shifts(seed: int, index: int, levels: float, mm_per_score: float) -> dict[str, float]:
+    """Per-structure shifts (mm) of the lumbar level cues, uniform in +-`levels` lumbar pitches.
+
+    Drawn from a stream of their own, so that a cohort without jitter stays byte-identical to one
+    generated before the option existed."""
+    if levels <= 0:
+        return dict.fromkeys(LEVEL_CUES, 0.0)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index), 0x1E7E1]))
+    reach = levels * LUMBAR_PITCH_SCORE * mm_per_score
+    return {name: float(rng.uniform(-reach, reach)) for name in LEVEL_CUES}
 
 
 def sample_patient(rng: np.random.Generator, config: SynthConfig) -> Patient:
@@ -278,12 +302,13 @@ def _muscles(c: Canvas) -> None:
         pts = [(side * 33, sy - 44, z(8)), (side * 33, sy - 44, z(44)), (side * 32, c.at("spine_y", z(60)) - 38, z(60)),
                (side * 28, c.at("spine_y", z(78)) - 32, z(82))]
         _tube_paint(c, pts, (22, 25, 20, 16), 50.0, clip="wall")
-        # psoas: from L1 along the spine to the groin
-        pts = [(side * 28, sy + 4, z(44)), (side * 40, sy + 6, z(34)), (side * 52, sy + 14, z(24)),
+        # psoas: from L1 along the spine to the groin (its lumbar part moved by the level-cue jitter)
+        dp, dq = p.cue_dz["psoas"], p.cue_dz["quadratus"]
+        pts = [(side * 28, sy + 4, z(44) + dp), (side * 40, sy + 6, z(34) + dp), (side * 52, sy + 14, z(24) + dp),
                (side * 62, 10, z(12)), (side * 68, 18, z(1))]
         _tube_paint(c, pts, (7, 15, 21, 21, 16), 52.0)
         # quadratus lumborum
-        pts = [(side * 55, sy - 14, z(46)), (side * 66, sy - 18, z(29))]
+        pts = [(side * 55, sy - 14, z(46) + dq), (side * 66, sy - 18, z(29) + dq)]
         _tube_paint(c, pts, (9, 13), 50.0)
         # gluteal muscles, lateral and behind the pelvis
         ctr = (side * 92 * p.width, -42.0, z(12))
@@ -618,13 +643,14 @@ def _vessels(c: Canvas) -> None:
     sy = c.at("spine_y", z(38))
     syc = c.at("spine_y", z(60))
     ja = p.jitter["heart"][0] * 0.3
+    db = p.cue_dz["bifurcation"]  # the bifurcation and the iliac confluence, moved by the level-cue jitter
     # aorta: ascending, arch, descending, abdominal down to the bifurcation at L4
     apts = [(14 + ja, syc + 78, z(59.5)), (15 + ja, syc + 80, z(64.5)), (4, syc + 64, z(68.8)), (-12, syc + 40, z(69.5)),
-            (-22, syc + 22, z(66.5)), (-22, syc + 22, z(54)), (-14, sy + 30, z(46)), (-12, sy + 30, z(29.5))]
+            (-22, syc + 22, z(66.5)), (-22, syc + 22, z(54)), (-14, sy + 30, z(46)), (-12, sy + 30, z(29.5) + db)]
     ar = (15, 15, 13, 12, 12, 12, 11, 10)
     _tube_paint(c, apts, ar, 175.0 * ct, L["aorta"], clip="cavity")
     # inferior vena cava: from the iliac confluence at L5 through the liver into the right atrium
-    ipts = [(21, sy + 28, z(27.0)), (23, sy + 32, z(44)), (27, sy + 44, z(50)), (22, sy + 56, z(54.0))]
+    ipts = [(21, sy + 28, z(27.0) + db), (23, sy + 32, z(44)), (27, sy + 44, z(50)), (22, sy + 56, z(54.0))]
     _tube_paint(c, ipts, (11, 12, 13, 14), 122.0 * ct, L["inferior_vena_cava"], clip="cavity")
     # esophagus: behind the trachea, left of the aorta low down, into the stomach's cardia
     A38 = c.at("A", z(38))
@@ -636,10 +662,10 @@ def _vessels(c: Canvas) -> None:
         c.paint(box, (sd < -7.0) & c.cavity[box] & (Z_of(c, box) > p.z(60)), -900.0, None)
     # iliac arteries and veins (unlabelled)
     for side in (1.0, -1.0):
-        pts = [(-12, sy + 30, z(29.5)), (side * 50 * p.width, sy + 34, z(20)), (side * 72 * p.width, 22, z(6)),
+        pts = [(-12, sy + 30, z(29.5) + db), (side * 50 * p.width, sy + 34, z(20)), (side * 72 * p.width, 22, z(6)),
                (side * 80 * p.width, 30, z(-10))]
         _tube_paint(c, pts, (7, 6.5, 6, 6), 175.0 * ct, clip="body")
-        pts = [(21, sy + 28, z(27.0)), (side * 46 * p.width, sy + 28, z(20)), (side * 70 * p.width, 12, z(6)),
+        pts = [(21, sy + 28, z(27.0) + db), (side * 46 * p.width, sy + 28, z(20)), (side * 70 * p.width, 12, z(6)),
                (side * 78 * p.width, 18, z(-10))]
         _tube_paint(c, pts, (8, 7.5, 7, 7), 120.0 * ct, clip="body")
     # portal vein into the liver (unlabelled, bright)
@@ -868,6 +894,7 @@ def generate_case(index: int, config: SynthConfig) -> SynthCase:
     """Generate case `index` of the cohort described by `config` (deterministic in (seed, index))."""
     rng = case_rng(config.seed, index)
     p = sample_patient(rng, config)
+    p.cue_dz = level_cue_shifts(config.seed, index, config.level_cue_jitter, p.mm_per_score)
     case_id = config.case_ids[index] if index < config.cases else f"{config.prefix}_{index:03d}"
     sz, sy_, sx = p.spacing
     z0, z1 = p.z(p.fov_scores[0]), p.z(p.fov_scores[1])

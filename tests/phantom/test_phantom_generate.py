@@ -105,6 +105,38 @@ def test_left_and_right_kidneys_look_alike_on_their_sides(case0):
     assert xr.mean() > xl.mean()  # canonical x increases toward the patient's right
 
 
+def test_level_cue_jitter_moves_the_soft_tissue_level_cues_not_the_spine():
+    """--level-cue-jitter moves the aortic bifurcation (and the psoas, quadratus lumborum) against the
+    spine by up to one lumbar pitch per structure; the vertebrae stay where they were, and without it
+    the case is the one generated before the option existed."""
+    from locseg_cli.phantom.anatomy import LUMBAR_PITCH_SCORE
+    from locseg_cli.phantom.generate import level_cue_shifts
+
+    shifts = [level_cue_shifts(0, i, 1.0, 8.0) for i in range(8)]
+    reach = LUMBAR_PITCH_SCORE * 8.0
+    assert all(abs(v) <= reach for d in shifts for v in d.values())
+    assert max(abs(d["bifurcation"]) for d in shifts) > 0.5 * reach
+    assert len({round(v, 6) for v in shifts[0].values()}) == 3  # independent per structure
+    assert level_cue_shifts(0, 3, 0.0, 8.0) == dict.fromkeys(shifts[0], 0.0)
+
+    plain = SynthConfig(spacing=COARSE, orientation="fixed")
+    index = max(range(8), key=lambda i: abs(level_cue_shifts(0, i, 1.0, 8.0)["bifurcation"]))
+    a = generate_case(index, plain)
+    b = generate_case(index, resolve_config(SynthConfig, None, {"spacing": COARSE, "orientation": "fixed",
+                                                                 "level_cue_jitter": 1.0}))
+    _, lab_a = canonical(a)
+    _, lab_b = canonical(b)
+    for name in LUMBAR:
+        assert np.array_equal(lab_a == LABEL_OF[name], lab_b == LABEL_OF[name]), name
+    z = np.asarray(a.bodypos["scores"]) * a.meta["mm_per_score"]  # patient-frame mm of each slice
+
+    def aorta_bottom(lab):
+        return z[np.nonzero((lab == LABEL_OF["aorta"]).any(axis=(1, 2)))[0].min()]
+
+    moved = level_cue_shifts(0, index, 1.0, a.meta["mm_per_score"])["bifurcation"]
+    assert aorta_bottom(lab_b) - aorta_bottom(lab_a) == pytest.approx(moved, abs=6.0)
+
+
 def test_varying_fov_crops_differ():
     from locseg_cli.phantom.generate import case_rng, sample_patient
 
@@ -139,6 +171,8 @@ def test_bad_options_are_user_errors():
         resolve_config(SynthConfig, None, {"layout": "nope"})
     with pytest.raises(LocsegError):
         resolve_config(SynthConfig, None, {"cases": 0})
+    with pytest.raises(LocsegError):
+        resolve_config(SynthConfig, None, {"level_cue_jitter": 3.0})
 
 
 def test_varying_fov_landmarks_lie_inside_the_crop():
