@@ -48,7 +48,8 @@ def synth(
 
     cfg = resolve_config(SynthConfig, preset, {
         "cases": cases, "seed": seed, "fov": fov, "spacing": spacing, "layout": layout,
-        "orientation": orientation, "level_cue_jitter": level_cue_jitter, "montage_cases": montage_cases, "workers": workers, **(overrides or {})})
+        "orientation": orientation, "level_cue_jitter": level_cue_jitter, "montage_cases": montage_cases,
+        "workers": workers, **(overrides or {})})
     with RichProgress() as progress:
         manifest = run_synthesize(cfg, out, progress, force=force)
     shapes = [c["meta"]["shape"] for c in manifest.cases.values()]

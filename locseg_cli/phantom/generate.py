@@ -106,9 +106,13 @@ class Patient:
         return float(score) * self.mm_per_score
 
 
-def case_rng(seed: int, index: int) -> np.random.Generator:
+CASE_STREAM = 0x5EED  # everything about a case but the level cues
+LEVEL_CUE_STREAM = 0x1E7E1  # the level-cue shifts: a stream of their own
+
+
+def case_rng(seed: int, index: int, stream: int = CASE_STREAM) -> np.random.Generator:
     """Each case's random stream depends on (seed, index) only: results do not depend on workers."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index), 0x5EED]))
+    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index), stream]))
 
 
 def level_cue_shifts(seed: int, index: int, levels: float, mm_per_score: float) -> dict[str, float]:
@@ -118,7 +122,7 @@ def level_cue_shifts(seed: int, index: int, levels: float, mm_per_score: float) 
     generated before the option existed."""
     if levels <= 0:
         return dict.fromkeys(LEVEL_CUES, 0.0)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index), 0x1E7E1]))
+    rng = case_rng(seed, index, LEVEL_CUE_STREAM)
     reach = levels * LUMBAR_PITCH_SCORE * mm_per_score
     return {name: float(rng.uniform(-reach, reach)) for name in LEVEL_CUES}
 

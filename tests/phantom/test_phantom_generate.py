@@ -108,7 +108,7 @@ def test_left_and_right_kidneys_look_alike_on_their_sides(case0):
 def test_level_cue_jitter_moves_the_soft_tissue_level_cues_not_the_spine():
     """--level-cue-jitter moves the aortic bifurcation (and the psoas, quadratus lumborum) against the
     spine by up to one lumbar pitch per structure; the vertebrae stay where they were, and without it
-    the case is the one generated before the option existed."""
+    nothing moves."""
     from locseg_cli.phantom.anatomy import LUMBAR_PITCH_SCORE
     from locseg_cli.phantom.generate import level_cue_shifts
 
