@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from monai.networks.layers.factories import Conv
 from monai.networks.nets.basic_unet import TwoConv, UpCat
 from torch import Tensor, nn
+
+from .layout import is_channels_last
 
 # The places a block can be inserted: the raw input, after the first conv block (the paper's
 # choice), after the last decoder block, on the logits.
@@ -59,6 +60,80 @@ class MaxPool2(nn.Module):
         return _MaxPool2.apply(x)
 
 
+class InstanceNormAnyLayout(nn.InstanceNorm3d):
+    """InstanceNorm3d that keeps a channels-last input channels-last.
+
+    torch's instance norm returns the default layout, so around channels-last convolutions every norm
+    costs two layout copies (forward and backward). A GroupNorm with one channel per group is the same
+    maths (per sample and channel: mean, variance, affine) and keeps the layout; it serves channels-last
+    inputs, the default layout keeps `instance_norm` itself.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if is_channels_last(x):
+            return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+        return super().forward(x)
+
+
+class Conv3dChannelsLast(nn.Conv3d):
+    """Conv3d that runs a channels-last CPU input through oneDNN whatever the batch size.
+
+    torch picks its slow reference kernel (which also converts to the default layout) for small maps at
+    batch 1 and for single-threaded 1x1x1 kernels: at 64³ x 1 that is every level below the first, about
+    1.7x slower there. The oneDNN op has its own autograd formula; same maths, same parameters. Other
+    inputs take `nn.Conv3d`'s own path.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if (x.device.type == "cpu" and x.dtype == torch.float32 and self.padding_mode == "zeros"
+                and not isinstance(self.padding, str) and is_channels_last(x) and torch.backends.mkldnn.is_available()):
+            return torch.mkldnn_convolution(x, self.weight, self.bias, self.padding, self.stride, self.dilation,
+                                            self.groups)
+        return super().forward(x)
+
+
+def _channels_last_modules(module: nn.Module) -> None:
+    """Swap the classes of the layers with a faster channels-last form (same parameters and state-dict
+    keys): affine, statistics-free InstanceNorm3d -> `InstanceNormAnyLayout`, Conv3d -> `Conv3dChannelsLast`."""
+    for m in module.modules():
+        if type(m) is nn.InstanceNorm3d and m.affine and not m.track_running_stats:
+            m.__class__ = InstanceNormAnyLayout
+        elif type(m) is nn.Conv3d:
+            m.__class__ = Conv3dChannelsLast
+
+
+class PointwiseConv3d(nn.Conv3d):
+    """The 1x1x1 output convolution, as a matrix product over channels on a channels-last input.
+
+    On CPU a 1x1x1 Conv3d falls back to a slow path that converts channels-last to the default layout;
+    `F.linear` over the channels-last view is the same sum and keeps the layout. Same parameters and
+    state-dict keys as `nn.Conv3d(cin, cout, 1)`.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if is_channels_last(x):
+            w = self.weight.view(self.out_channels, self.in_channels)
+            return F.linear(x.permute(0, 2, 3, 4, 1), w, self.bias).permute(0, 4, 1, 2, 3)
+        return super().forward(x)
+
+
+class _UpCat(UpCat):
+    """MONAI's UpCat, padding the upsampled map only when its size differs from the skip's (odd edge
+    lengths). MONAI pads always, with zero widths when sizes agree: a copy that also drops the
+    channels-last layout."""
+
+    def forward(self, x: Tensor, x_e: Tensor | None) -> Tensor:
+        x_0 = self.upsample(x)
+        if x_e is None:
+            return self.convs(x_0)
+        if x_e.shape[2:] != x_0.shape[2:]:
+            sp = []
+            for a, b in zip(reversed(x_e.shape[2:]), reversed(x_0.shape[2:])):
+                sp += [0, int(a != b)]
+            x_0 = F.pad(x_0, sp, "replicate")
+        return self.convs(torch.cat([x_e, x_0], dim=1))
+
+
 class _Down(nn.Module):
     """BasicUNet's `Down` (max-pool, two convs) that can also take location channels after pooling."""
 
@@ -95,11 +170,12 @@ class UNetBackbone(nn.Module):
         self.down_2 = _Down(f[1], f[2], e, nrm, dropout)
         self.down_3 = _Down(f[2], f[3], e, nrm, dropout)
         self.down_4 = _Down(f[3], f[4], e, nrm, dropout)
-        self.upcat_4 = UpCat(3, f[4], f[3] + e, f[3], _ACT, nrm, True, dropout, "deconv")
-        self.upcat_3 = UpCat(3, f[3], f[2] + e, f[2], _ACT, nrm, True, dropout, "deconv")
-        self.upcat_2 = UpCat(3, f[2], f[1] + e, f[1], _ACT, nrm, True, dropout, "deconv")
-        self.upcat_1 = UpCat(3, f[1], f[0] + e, f[5], _ACT, nrm, True, dropout, "deconv", halves=False)
-        self.final_conv = Conv["conv", 3](f[5], out_channels, kernel_size=1)
+        self.upcat_4 = _UpCat(3, f[4], f[3] + e, f[3], _ACT, nrm, True, dropout, "deconv")
+        self.upcat_3 = _UpCat(3, f[3], f[2] + e, f[2], _ACT, nrm, True, dropout, "deconv")
+        self.upcat_2 = _UpCat(3, f[2], f[1] + e, f[1], _ACT, nrm, True, dropout, "deconv")
+        self.upcat_1 = _UpCat(3, f[1], f[0] + e, f[5], _ACT, nrm, True, dropout, "deconv", halves=False)
+        self.final_conv = PointwiseConv3d(f[5], out_channels, kernel_size=1)
+        _channels_last_modules(self)
 
     def forward(self, x: Tensor, levels: Sequence[Tensor] | None = None, hook: Hook | None = None) -> Tensor:
         """`levels[k]`: channels injected at resolution level k (0 = full); `hook(point, t)` may replace t."""

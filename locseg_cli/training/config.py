@@ -7,6 +7,7 @@ from typing import Literal
 from ..config import stage_config
 from ..errors import LocsegError
 from ..models.config import ModelConfig
+from ..models.layout import MemoryFormat
 
 
 @stage_config("train")
@@ -38,6 +39,8 @@ class TrainConfig(ModelConfig):
     amp: bool = True  # autocast on CUDA (ignored on CPU)
     amp_dtype: Literal["bf16", "fp16"] = "bf16"
     compile: bool = False
+    # Activation layout: channels-last 3-D on CPU (faster convolutions), the default on CUDA.
+    memory_format: MemoryFormat = "auto"
     workers: int = 2
     seed: int = 0
     device: str | None = None

@@ -23,6 +23,7 @@ from ..errors import LocsegError
 from ..io.atomic import atomic_path, write_text
 from ..io.manifest import Manifest, StageWriter, read_manifest
 from ..models import build_model
+from ..models.layout import resolve_memory_format, to_layout
 from ..progress import NullProgress, Progress
 from ..sampling import PatchBatches, PatchSampler
 from .checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, unwrap_model
@@ -205,7 +206,8 @@ def _resume_or_start(s: _Session, force: bool) -> TrainResult:
 def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
     pre, out, cfg, manifest, labels = s.pre, s.out, s.cfg, s.manifest, s.labels
     model, device, info, progress = s.model, s.device, s.info, s.progress
-    model.to(device)
+    layout = resolve_memory_format(cfg.memory_format, device)
+    model.to(device, memory_format=layout)
     if info.enabled:
         from ..models import convert_sync_batchnorm
 
@@ -246,8 +248,8 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
             lr = lr_at(cfg, it)
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            img = batch["image"].to(device, non_blocking=True)
-            loc = batch["location"].to(device, non_blocking=True)
+            img = to_layout(batch["image"].to(device, non_blocking=True), layout)
+            loc = to_layout(batch["location"].to(device, non_blocking=True), layout)
             lab = batch["label"].to(device, non_blocking=True)
             loss = train_step(net, model, optimizer, loss_fn, img, loc, lab, cfg.grad_clip, scaler,
                               amp_dtype if use_amp else None)

@@ -7,7 +7,10 @@ import torch
 
 from locseg_cli.location import location_channels, location_vectors
 from locseg_cli.models import locbam as lb
-from locseg_cli.models.locbam import LocBAM, axis_means, gate_fusion, naive_gated_concat, stacked_gates
+from locseg_cli.models import locbam_fused as lbf
+from locseg_cli.models.layout import is_channels_last
+from locseg_cli.models.locbam import LocBAM, naive_gated_concat
+from locseg_cli.models.locbam_fused import axis_means, gate_fusion, stacked_gates
 
 torch.set_num_threads(1)
 
@@ -63,46 +66,60 @@ def test_gate_shapes_follow_hanet():
     assert two.gates[0].rest[0].weight.shape == (32, 1, 5)
 
 
-def _gradcheck_fused(b: int, c: int, d: int, h: int, w: int, seed: int = 0) -> None:
+CL = torch.channels_last_3d
+LAYOUTS = pytest.mark.parametrize("channels_last", [False, True], ids=["default", "channels_last"])
+
+
+def _gradcheck_fused(b: int, c: int, d: int, h: int, w: int, seed: int = 0, channels_last: bool = False) -> None:
     torch.manual_seed(seed)
-    x = torch.randn(b, c, d, h, w, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(b, c, d, h, w, dtype=torch.float64)
+    x = (x.contiguous(memory_format=CL) if channels_last else x).requires_grad_(True)
+    assert is_channels_last(x) == channels_last
     gates = [torch.rand(b, c, n, dtype=torch.float64, requires_grad=True) for n in (d, h, w)]
     weight = torch.randn(4, 3 * c, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(gate_fusion, (x, *gates, weight, bias))
     assert torch.autograd.gradcheck(axis_means, (x,))
     naive = torch.nn.functional.conv3d(naive_gated_concat(x, gates), weight.view(4, 3 * c, 1, 1, 1), bias)
-    torch.testing.assert_close(gate_fusion(x, *gates, weight, bias), naive)
+    fused = gate_fusion(x, *gates, weight, bias)
+    torch.testing.assert_close(fused, naive)
+    assert fused.is_contiguous(memory_format=CL if channels_last else torch.contiguous_format)
     means = [x.mean(dim=lb._others(a)) for a in range(3)]
     for got, want in zip(axis_means(x), means):
         torch.testing.assert_close(got, want)
 
 
-def test_fused_function_gradcheck():
+@LAYOUTS
+def test_fused_function_gradcheck(channels_last):
     # Default budget: the whole tiny batch is one piece (batched matmuls, no loop).
-    assert lb._plan((2, 3, 5, 4, 6), torch.device("cpu")) == [(0, 2, [(0, 5)])]
-    _gradcheck_fused(2, 3, 5, 4, 6)
+    assert lbf._plan((2, 3, 5, 4, 6), torch.device("cpu")) == [(0, 2, [(0, 5)])]
+    _gradcheck_fused(2, 3, 5, 4, 6, channels_last=channels_last)
 
 
-def test_fused_matches_naive_on_patch_chunks(monkeypatch):
+@LAYOUTS
+def test_fused_matches_naive_on_patch_chunks(monkeypatch, channels_last):
     # A budget of two patches: pieces of two whole patches (batched) and one (single).
-    monkeypatch.setattr(lb, "_CPU_SLAB_ELEMENTS", 2 * 3 * 5 * 4 * 6)
-    assert lb._plan((3, 3, 5, 4, 6), torch.device("cpu")) == [(0, 2, [(0, 5)]), (2, 3, [(0, 5)])]
-    _gradcheck_fused(3, 3, 5, 4, 6, seed=2)
+    monkeypatch.setattr(lbf, "_CPU_SLAB_ELEMENTS", 2 * 3 * 5 * 4 * 6)
+    assert lbf._plan((3, 3, 5, 4, 6), torch.device("cpu")) == [(0, 2, [(0, 5)]), (2, 3, [(0, 5)])]
+    _gradcheck_fused(3, 3, 5, 4, 6, seed=2, channels_last=channels_last)
 
 
+@LAYOUTS
 @pytest.mark.parametrize("shape", [(4, 4, 4), (3, 4, 5)])  # stacked gates; per-gate modules
-def test_fused_block_gradcheck(shape):
+def test_fused_block_gradcheck(shape, channels_last):
     # The whole fused block in float64: profiles (gradients as broadcast views added in place), gates, fusion.
     torch.manual_seed(0)
     block = LocBAM(4, reduction=2, dropout=0.0, fused=True).double().train()
     loc = _location(2, shape).double()
-    x = torch.randn(2, 4, *shape, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 4, *shape, dtype=torch.float64)
+    x = (x.contiguous(memory_format=CL) if channels_last else x).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda t: block(t, loc), (x,))
 
 
+@LAYOUTS
 @pytest.mark.parametrize("shape", [(2, 8, 6, 7, 9), (1, 32, 16, 16, 16)])
-def test_fused_block_matches_naive_block(shape):
+def test_fused_block_matches_naive_block(shape, channels_last):
+    # The naive block in the default layout is the reference for the fused block in either layout.
     naive, fused = _block(shape[1], fused=False), _block(shape[1], fused=True)
     fused.load_state_dict(naive.state_dict())
     x = torch.randn(*shape)
@@ -111,7 +128,7 @@ def test_fused_block_matches_naive_block(shape):
     outs, grads = [], []
     for block in (naive, fused):
         block.train()
-        xi = x.clone().requires_grad_(True)
+        xi = (x.contiguous(memory_format=CL) if channels_last and block is fused else x.clone()).requires_grad_(True)
         y = block(xi, loc)
         (y * weights).sum().backward()
         outs.append(y.detach())
@@ -121,12 +138,13 @@ def test_fused_block_matches_naive_block(shape):
         torch.testing.assert_close(gf, gn, rtol=1e-5, atol=1e-5 * max(1.0, float(gn.abs().max())))
 
 
-def test_fused_matches_naive_on_slab_boundaries(monkeypatch):
+@LAYOUTS
+def test_fused_matches_naive_on_slab_boundaries(monkeypatch, channels_last):
     # Force several slabs per patch (the default may fit a small test volume in one).
-    monkeypatch.setattr(lb, "_CPU_SLAB_ELEMENTS", 2 * 4 * 5 * 3)  # 2 axial slices per slab, last one short
+    monkeypatch.setattr(lbf, "_CPU_SLAB_ELEMENTS", 2 * 4 * 5 * 3)  # 2 axial slices per slab, last one short
     slabs = [(0, 2), (2, 2), (4, 2), (6, 1)]
-    assert lb._plan((2, 4, 7, 5, 3), torch.device("cpu")) == [(0, 1, slabs), (1, 2, slabs)]
-    _gradcheck_fused(2, 4, 7, 5, 3, seed=1)
+    assert lbf._plan((2, 4, 7, 5, 3), torch.device("cpu")) == [(0, 1, slabs), (1, 2, slabs)]
+    _gradcheck_fused(2, 4, 7, 5, 3, seed=1, channels_last=channels_last)
 
 
 @pytest.mark.parametrize("norm", ["batch", "instance", "none"])

@@ -227,3 +227,34 @@ def test_fused_locbam_keeps_at_most_one_percent_more_for_backward_than_baseline(
     base = _saved_bytes(_build("baseline").train(), image, loc)
     assert kept[True] <= 1.01 * base
     assert kept[False] >= 1.10 * base  # the straightforward form keeps the 3C concat
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_channels_last_computes_what_the_default_layout_computes(name):
+    # `locseg train` runs channels-last on CPU: every model must give the same logits and gradients there,
+    # and keep the layout through to the logits (a layout copy on the way costs time, not correctness).
+    # Gradients are compared in norm, within 1-2 %: float rounding may flip a max-pool's choice between two
+    # nearly equal voxels, which moves those voxels' gradients (a wrong layout path errs by far more).
+    from locseg_cli.models.layout import to_layout
+
+    cl = torch.channels_last_3d
+    image, loc = _inputs(32)
+    weights = torch.randn(2, 3, 32, 32, 32)
+    results = []
+    for fmt in (torch.contiguous_format, cl):
+        model = _build(name).train().to(memory_format=fmt)
+        x = to_layout(image.clone(), fmt).requires_grad_(True)
+        y = model(x, to_layout(loc, fmt))
+        (y * weights).sum().backward()
+        results.append((y, x.grad, {k: p.grad for k, p in model.named_parameters()}))
+    (y0, gx0, gp0), (y1, gx1, gp1) = results
+    assert y1.is_contiguous(memory_format=cl), y1.stride()
+    torch.testing.assert_close(y1, y0, rtol=1e-4, atol=1e-4)
+
+    def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).norm() / b.norm().clamp_min(1e-12))
+
+    assert rel(gx1, gx0) < 1e-2
+    scale = max(float(g.norm()) for g in gp0.values())
+    for k in gp0:  # each tensor within 2 % of its norm, plus a floor for those whose true gradient is ~0
+        assert float((gp1[k] - gp0[k]).norm()) <= 2e-2 * float(gp0[k].norm()) + 1e-3 * scale, k
