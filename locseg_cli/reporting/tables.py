@@ -198,7 +198,7 @@ def paired_table(col: Collection, rounds: int, seed: int) -> Table:
     t.note = (f"Per scan (paired by case id): mean over the group's classes of model Dice − baseline Dice, over the "
               "classes finite on both sides (Dice is NaN where a class is empty in both reference and prediction, "
               "nnU-Net's convention); mean difference over scans with its 95 % percentile bootstrap interval "
-              f"({rounds} resamples of the scans, seed {seed}); favour: scans with a positive / negative "
+              f"({rounds:,} resamples of the scans, seed {seed}); favour: scans with a positive / negative "
               "difference. foreground = every class of foreground_mean.")
     if omitted:
         t.note += " Omitted (no single baseline to pair with): " + "; ".join(omitted) + "."
@@ -206,7 +206,8 @@ def paired_table(col: Collection, rounds: int, seed: int) -> Table:
 
 
 def _fmt_delta(v: float) -> str:
-    return MISSING if v is None or math.isnan(v) else f"{v:+.4f}"
+    """Signed, 4 decimals; a rounding residue of zero shows as +0.0000, not -0.0000."""
+    return MISSING if v is None or math.isnan(v) else f"{round(v, 4) + 0.0:+.4f}"
 
 
 def postprocess_table(col: Collection) -> Table:

@@ -122,10 +122,11 @@ def test_paired_table_pairs_each_model_with_its_setups_baseline():
     assert amb["mean difference"] == f"{np.mean(per_scan):+.4f}" == "+0.0500"
     shown = [float(x) for x in amb["95 % interval"].strip("[]").split(", ")]
     assert shown == pytest.approx([low, high], abs=5e-5) and high > 0.05
+    assert "-0.0000" not in amb["95 % interval"]  # a rounding residue of a zero bound
     assert rows[3]["favour model"] == "16/16" and rows[3]["mean difference"] == "+0.1500"
     assert [files for _, files in t.sources][0] == [Path("eval/b-small/summary.json"),
                                                     Path("eval/l-small/summary.json")]
-    assert "2000 resamples" in t.note and "seed 1" in t.note
+    assert "2,000 resamples" in t.note and "seed 1" in t.note
     assert "`l-large`" in t.note and "`l-small-test`" in t.note  # omitted rows are named
 
 
