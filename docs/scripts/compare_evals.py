@@ -1,6 +1,8 @@
 """The paired comparisons, confusion counts and range-restricted BPR errors quoted in
 docs/location-experiments.md, computed from the files `locseg evaluate`, `locseg bpr score` and
 `locseg synth` write (not part of the package: analysis for the docs, run with the project's venv).
+`paired` prints the figures of `locseg report`'s paired table for any two evaluations (e.g. two
+location sources, or with classes left out), through the same code.
 
   python docs/scripts/compare_evals.py paired EVAL_ROOT RUN_A RUN_B [--exclude CLASS ...]
   python docs/scripts/compare_evals.py confusion PRED_DIR RAW_DIR CLASS [CLASS ...]
@@ -10,46 +12,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import random
 from pathlib import Path
 
 
-def _per_case(eval_dir: Path) -> tuple[dict, dict[str, dict[str, float]]]:
-    summary = json.loads((eval_dir / "summary.json").read_text())
-    per = {c["case_id"]: {k: v["Dice"] for k, v in c["metrics"].items()} for c in summary["metric_per_case"]}
-    return summary, per
-
-
-def _finite(x) -> bool:
-    return x is not None and not math.isnan(x)
-
-
-def _bootstrap(values: list[float], rounds: int = 4000, seed: int = 0) -> tuple[float, float]:
-    """95 % percentile interval of the mean, resampling cases."""
-    rng = random.Random(seed)
-    means = sorted(sum(rng.choice(values) for _ in values) / len(values) for _ in range(rounds))
-    return means[int(0.025 * rounds)], means[int(0.975 * rounds) - 1]
-
-
 def paired(root: Path, a: str, b: str, exclude: list[str]) -> None:
-    summary, pa = _per_case(root / a)
-    _, pb = _per_case(root / b)
-    labels = summary["labels"]
-    ambiguous = set(summary["class_groups"]["location_ambiguous"]["classes"])
-    keys = [k for k in summary["mean"] if k in labels and labels[k] not in exclude]
+    """The paired figures of `locseg report` (locseg_cli.reporting.paired) for two named evaluations,
+    over all foreground classes but `exclude` and over the location-ambiguous ones."""
+    from locseg_cli.reporting.paired import FOREGROUND, class_groups, paired_difference
+
+    first, second = (json.loads((root / x / "summary.json").read_text()) for x in (a, b))
+    groups = class_groups(first)
+    keys = [k for k in groups[FOREGROUND] if first["labels"][k] not in exclude]
+    ambiguous = set(groups["location_ambiguous"])
     for name, chosen in (("all classes", keys), ("location-ambiguous", [k for k in keys if k in ambiguous])):
-        pairs, per_case = [], []
-        for case in pa:
-            d = [pa[case][k] - pb[case][k] for k in chosen
-                 if _finite(pa[case].get(k)) and _finite(pb[case].get(k))]
-            pairs += d
-            if d:
-                per_case.append(sum(d) / len(d))
-        lo, hi = _bootstrap(per_case)
-        print(f"{a} - {b}, {name}: pairs {sum(pairs) / len(pairs):+.3f} ({sum(x > 0 for x in pairs) / len(pairs):.2f} "
-              f"first better); per case {sum(per_case) / len(per_case):+.3f} [{lo:+.3f}, {hi:+.3f}], "
-              f"{sum(x > 0 for x in per_case)}/{len(per_case)} cases first better")
+        d = paired_difference(first, second, chosen, root / a, root / b)
+        print(f"{a} - {b}, {name}: pairs {d.pair_mean:+.3f} ({d.pair_share:.2f} first better); per case "
+              f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}], {d.favour_first}/{len(d.cases)} cases first better")
 
 
 def confusion(pred: Path, raw: Path, classes: list[str]) -> None:

@@ -29,7 +29,7 @@ def report_command(
                                                    **_folder)] = None,
     preset: o.Preset = None, force: o.Force = False, overrides: dict | None = None,
 ) -> None:
-    """report.md and a self-contained report.html: Tables 1-2, post-processing, Figs. 2-4, overlays.
+    """report.md and a self-contained report.html: Tables 1-2, paired comparison, post-processing, Figs. 2-4, overlays.
 
     Runs, evaluations and shift tables are found in subfolders by their manifests and grouped by the
     dataset, spacing, patch setup and model those record. Example:
@@ -45,7 +45,7 @@ def report_command(
                         progress=progress)
     from ..reporting.collect import collect
 
-    _print_tables(result.collection or collect(runs, evals, shifts, pres, bpr_evals), console)
+    _print_tables(result.collection or collect(runs, evals, shifts, pres, bpr_evals), cfg, console)
     if not result.did_work:
         console.print(f"report: [green]up to date[/] ({out})")
         return
@@ -56,13 +56,14 @@ def report_command(
         console.print(f"  [yellow]note:[/] {note}")
 
 
-def _print_tables(col, console) -> None:
-    """The result tables on screen (Tables 1 and 2, the post-processing comparison)."""
+def _print_tables(col, cfg: ReportConfig, console) -> None:
+    """The result tables on screen (Tables 1 and 2, the paired comparison, the post-processing comparison)."""
     from rich.table import Table as RichTable
 
-    from ..reporting.tables import bpr_table, postprocess_table, table1, table2
+    from ..reporting.tables import bpr_table, paired_table, postprocess_table, table1, table2
 
-    for table in (table1(col), table2(col), postprocess_table(col), bpr_table(col)):
+    for table in (table1(col), table2(col), paired_table(col, cfg.bootstrap_rounds, cfg.bootstrap_seed),
+                  postprocess_table(col), bpr_table(col)):
         if not table.rows:
             continue
         shown = RichTable(title=table.title, title_justify="left")

@@ -79,6 +79,9 @@ def build_markdown(col: Collection, out: Path, cfg: ReportConfig, inputs: dict[s
     groups = tables.class_group_table(col)
     if groups is not None:
         section("Class groups (location-ambiguous vs other classes)", groups, "")
+    section("Paired comparison against the baseline (per scan)",
+            tables.paired_table(col, cfg.bootstrap_rounds, cfg.bootstrap_seed),
+            "needs evaluations of a baseline and another model of the same setup on the same scans.")
     section("Post-processing comparison", tables.postprocess_table(col),
             "no evaluation of `postprocess` outputs found (--evals).")
     if col.bpr_evals:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .collect import Collection, EvalRecord, RunRecord, Setup, nanmean, order_models
+from .collect import MODEL_ORDER, Collection, EvalRecord, RunRecord, Setup, nanmean, order_models
+from .paired import class_groups, paired_difference
 
 MISSING = "n/a"
 
@@ -74,7 +75,7 @@ def table1(col: Collection) -> Table:
     t = Table("table1", "Table 1: foreground mean Dice, models × datasets",
               ["model", "spacing", "patch", *datasets])
     keys = sorted({(e.run.model, e.run.setup.spacing, e.run.setup.patch, e.run.setup.batch) for e in evals},
-                  key=lambda k: (order_models([k[0], "baseline", "coordconv", "locbam"]).index(k[0]), k[1:]))
+                  key=lambda k: (_model_rank(k[0]), k[1:]))
     averaged = False
     for model, spacing, patch, batch in keys:
         row = [e for e in evals if (e.run.model, e.run.setup.spacing, e.run.setup.patch, e.run.setup.batch)
@@ -145,8 +146,68 @@ def class_group_table(col: Collection) -> Table | None:
     return t
 
 
+def _model_rank(model: str) -> int:
+    return order_models([model, *MODEL_ORDER]).index(model)
+
+
+def _fold(e: EvalRecord) -> str:
+    return str(e.run.manifest.extra.get("fold"))
+
+
+def baseline_partner(e: EvalRecord, evals: list[EvalRecord]) -> tuple[EvalRecord | None, str]:
+    """The baseline evaluation `e` is paired with: same setup, fold and reference scans, and the same
+    axial location source; failing that, the one baseline location source of that setup (a baseline
+    reads no location, so the source only names its preprocessed copy). (None, why) if none or several."""
+    same = [b for b in evals if b.run.model == "baseline" and b.run.setup == e.run.setup
+            and _fold(b) == _fold(e) and b.ref == e.ref]
+    exact = [b for b in same if b.run.location == e.run.location]
+    if not exact and len({b.run.location for b in same}) == 1:
+        exact = same
+    if len(exact) == 1:
+        return exact[0], ""
+    what = "no" if not exact else f"{len(exact)}"
+    return None, (f"{e.run.model}, {e.run.setup.label}, fold {_fold(e)} (`{e.path.name}`): {what} baseline "
+                  "evaluation(s) of the same setup, fold, scans and location source")
+
+
+def paired_table(col: Collection, rounds: int, seed: int) -> Table:
+    """Per model and class group: the per-scan Dice difference to the same setup's baseline, its
+    bootstrap interval over scans and how many scans favour each side."""
+    evals = raw_evals(col)
+    t = Table("paired", "Paired per-scan difference against the baseline",
+              ["model", "baseline", "dataset", "spacing", "patch", "fold", "reference", "class group", "scans",
+               "mean difference", "95 % interval", "favour model", "favour baseline"])
+    omitted = []
+    others = sorted((e for e in evals if e.run.model != "baseline"),
+                    key=lambda e: (e.run.setup, _fold(e), str(e.ref), _model_rank(e.run.model), str(e.path)))
+    for e in others:
+        base, why = baseline_partner(e, evals)
+        if base is None:
+            omitted.append(why)
+            continue
+        against = "baseline" if base.run.location == e.run.location else f"baseline ({base.run.location} location)"
+        s = e.run.setup
+        ref = e.ref.name if e.ref else MISSING
+        for group, classes in class_groups(e.summary).items():
+            d = paired_difference(e.summary, base.summary, classes, e.path, base.path, rounds, seed)
+            n = len(d.cases)
+            t.add([e.run.model, against, s.dataset, s.spacing_text, s.patch_text, _fold(e), ref, group, str(n),
+                   _fmt_delta(d.mean), f"[{_fmt_delta(d.low)}, {_fmt_delta(d.high)}]", f"{d.favour_first}/{n}",
+                   f"{d.favour_second}/{n}"], f"{e.run.model} − {against} | {s.label} | {ref} | {group}",
+                  [e.summary_path, base.summary_path])
+    t.note = (f"Per scan (paired by case id): mean over the group's classes of model Dice − baseline Dice, over the "
+              "classes finite on both sides (Dice is NaN where a class is empty in both reference and prediction, "
+              "nnU-Net's convention); mean difference over scans with its 95 % percentile bootstrap interval "
+              f"({rounds:,} resamples of the scans, seed {seed}); favour: scans with a positive / negative "
+              "difference. foreground = every class of foreground_mean.")
+    if omitted:
+        t.note += " Omitted (no single baseline to pair with): " + "; ".join(omitted) + "."
+    return t
+
+
 def _fmt_delta(v: float) -> str:
-    return MISSING if v is None or math.isnan(v) else f"{v:+.4f}"
+    """Signed, 4 decimals; a rounding residue of zero shows as +0.0000, not -0.0000."""
+    return MISSING if v is None or math.isnan(v) else f"{round(v, 4) + 0.0:+.4f}"
 
 
 def postprocess_table(col: Collection) -> Table:
@@ -237,8 +298,7 @@ def shift_table(col: Collection) -> Table:
     shifts = sorted({float(r["shift"]) for rec in col.shifts for r in rec.table["shifts"]})
     t = Table("fig4", "Figure 4 data: validation mean Dice per location shift (% of the full range)",
               ["model", "dataset", "spacing", "patch", "axes", *(f"{s:g}%" for s in shifts)])
-    recs = sorted(col.shifts, key=lambda r: (r.run.setup, order_models([r.run.model, "baseline", "coordconv",
-                                                                         "locbam"]).index(r.run.model), r.axes))
+    recs = sorted(col.shifts, key=lambda r: (r.run.setup, _model_rank(r.run.model), r.axes))
     for rec in recs:
         by_shift = {float(r["shift"]): float(r["mean_dice"]) for r in rec.table["shifts"]}
         s = rec.run.setup

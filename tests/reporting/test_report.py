@@ -159,7 +159,7 @@ def _mean(vals) -> float:
 def test_every_table_cell_traces_to_its_listed_files(stages):
     out = stages / "report"
     tables = parse_tables((out / "report.md").read_text())
-    assert set(tables) == {"runs", "table1", "table2", "class_groups", "postprocess", "fig3", "fig4", "bpr"}
+    assert set(tables) == {"runs", "table1", "table2", "class_groups", "paired", "postprocess", "fig3", "fig4", "bpr"}
     checked = 0
     for key, t in tables.items():
         assert len(t["sources"]) == len(t["rows"]) > 0, key
@@ -200,6 +200,24 @@ def test_every_table_cell_traces_to_its_listed_files(stages):
                     expected[g] = _dice(v)
                     expected[f"{g} − baseline"] = ("n/a" if cells["model"] == "baseline"
                                                    else f"{v - _mean([group(s, values) for s in base]):+.4f}")
+            elif key == "paired":  # per scan over the group's classes finite on both sides, then bootstrapped
+                (base,) = [s for s in summaries if s["model"] == "baseline"]
+                (mine,) = [s for s in summaries if s["model"] != "baseline"]
+                classes = {"foreground": ["1", "2"], "both": ["1", "2"], "first": ["1"]}[cells["class group"]]
+                dice = [{c["case_id"]: c["metrics"] for c in s["summary"]["metric_per_case"]} for s in (mine, base)]
+                diffs = []
+                for case, metrics in dice[0].items():
+                    d = [metrics[k]["Dice"] - dice[1][case][k]["Dice"] for k in classes
+                         if not math.isnan(metrics[k]["Dice"]) and not math.isnan(dice[1][case][k]["Dice"])]
+                    if d:
+                        diffs.append(sum(d) / len(d))
+                d = np.asarray(diffs)
+                means = d[np.random.default_rng(0).integers(0, len(d), (10_000, len(d)))].mean(axis=1)
+                low, high = np.percentile(means, [2.5, 97.5])
+                expected = {"model": mine["model"], "patch": base["patch"], "scans": str(len(d)),
+                            "mean difference": f"{d.mean():+.4f}", "95 % interval": f"[{low:+.4f}, {high:+.4f}]",
+                            "favour model": f"{(d > 0).sum()}/{len(d)}", "favour baseline": f"{(d < 0).sum()}/{len(d)}"}
+                assert mine["patch"] == base["patch"] and len(d) == 2  # the two held-out scans of fold 0
             elif key == "postprocess":
                 expected = {m: _dice(_mean([s["dice"] for s in summaries if s["method"] == m]))
                             for m in t["header"][4:]}
@@ -233,6 +251,9 @@ def test_every_table_cell_traces_to_its_listed_files(stages):
     # grouping came from the manifests: both patch setups, each with its own models
     assert sorted(r[2] for r in tables["table2"]["rows"]) == ["16×16×32 (batch 4)", "16×32×32 (batch 4)"]
     assert [r[0] for r in tables["table1"]["rows"]] == ["baseline", "baseline", "coordconv", "locbam", "locbam"]
+    assert [(r[0], r[4], r[7]) for r in tables["paired"]["rows"]] == [
+        (m, p, g) for m, p in (("coordconv", "16×16×32 (batch 4)"), ("locbam", "16×16×32 (batch 4)"),
+                               ("locbam", "16×32×32 (batch 4)")) for g in ("foreground", "first", "both")]
     assert [(r[0], r[3]) for r in tables["fig4"]["rows"]] == [
         ("coordconv", "16×16×32 (batch 4)"), ("locbam", "16×16×32 (batch 4)"), ("baseline", "16×32×32 (batch 4)"),
         ("locbam", "16×32×32 (batch 4)")]
@@ -257,7 +278,7 @@ def test_partial_inputs_skip_with_a_note_and_rerun_is_up_to_date(stages, tmp_pat
     first = report(tmp_path / "r", cfg, runs=stages / "runs")
     md = first.markdown.read_text()
     assert "## Runs" in md and "fig2_validation_dice.png" in md
-    assert md.count("Skipped:") == 6  # tables 1, 2, post-processing, figures 3, 4 and the overlays
+    assert md.count("Skipped:") == 7  # tables 1, 2, paired, post-processing, figures 3, 4 and the overlays
     assert not report(tmp_path / "r", cfg, runs=stages / "runs").did_work
     # shift tables alone still find their runs through the manifests
     only = report(tmp_path / "s", cfg, shifts=stages / "shift")
