@@ -7,10 +7,7 @@ TORCH ?= torch==2.13.0
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.locseg-installed
-DEMO ?= demo
 QUICK ?=
-DEMO_CASES := $(if $(QUICK),8,16)
-DEMO_BPR_CASES := $(if $(QUICK),4,8)
 LOCSEG := $(BIN)/locseg
 PYTEST_ARGS ?=
 
@@ -44,20 +41,27 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check locseg_cli tests benchmarks
 
-# The demo chain, a mini-replication of the paper on the synthetic cohort: every stage caches, so a
-# second `make demo` reports each stage up to date. Models x patch setups as in the paper's Table 2 /
-# Fig. 4; the post-processing comparison on the small-patch baseline; shift robustness; the report.
-# Each stage is a phony target whose prerequisites are the stages it reads, so independent chains
-# run side by side: DEMO_JOBS chains at once, DEMO_THREADS torch threads each (2 x 1 uses two cores
-# better than 1 x 2: much of a chain is single-threaded Python).
-DEMO_MODELS := baseline coordconv locbam
-DEMO_SETUPS := small large
-DEMO_RUNS := $(foreach s,$(DEMO_SETUPS),$(foreach m,$(DEMO_MODELS),$(m)-$(s)))
-DEMO_POST := lcf atlas bpr-range
+# The demo chain: the paper's headline on a synthetic cohort (presets/experiments/demo.yaml says how it
+# deviates from the paper). Baseline, CoordConv and LocBAM at small patches, baseline and LocBAM at large
+# ones, trained on one cohort (SEED) and evaluated on an external test cohort synthesised with another seed
+# (TEST_SEED) that no model trained on or was selected on; the axial shift curves (Fig. 4) of the location
+# models on that cohort; the report with the paired per-scan comparison. Every stage caches, so a second
+# `make demo` reports each stage up to date. Each stage is a phony target whose prerequisites are the
+# stages it reads, so independent chains run side by side: DEMO_JOBS chains at once, DEMO_THREADS torch
+# threads each (2 x 1 uses two cores better than 1 x 2: much of a chain is single-threaded Python).
+# `make demo SEED=1` runs the whole chain with other cohort and training seeds, in demo-seed1/.
+SEED ?= 0
+TEST_SEED ?= $(shell echo $$((100 + $(SEED))))
+DEMO ?= demo$(if $(filter-out 0,$(SEED)),-seed$(SEED))
+DEMO_CASES := $(if $(QUICK),6,16)
+DEMO_TEST_CASES := $(if $(QUICK),4,12)
+# large runs first: the longest jobs start first when two run side by side
+DEMO_RUNS := baseline-large locbam-large baseline-small coordconv-small locbam-small
+DEMO_SHIFT_RUNS := coordconv-small locbam-small
 DEMO_JOBS ?= 2
 DEMO_THREADS ?= 1
 EXP := $(if $(QUICK),experiments/quick,experiments/demo)
-DEMO_TITLE := locseg demo: synthetic cohort, CPU presets ($(EXP))
+DEMO_TITLE := locseg demo: synthetic cohort seed $(SEED), external test cohort seed $(TEST_SEED) ($(EXP))
 run_model = $(word 1,$(subst -, ,$(1)))
 run_setup = $(word 2,$(subst -, ,$(1)))
 
@@ -71,51 +75,33 @@ run_chain = @start=$$(date +%s); \
 demo: $(STAMP)
 	+$(call run_chain,demo,demo-report,$(DEMO)/report/report.md ($(DEMO)/report/report.html))
 
-DEMO_SHIFT_RUNS := $(filter-out baseline-%,$(DEMO_RUNS))
-.PHONY: demo-synth demo-bpr demo-pre demo-atlas demo-report $(addprefix demo-train-,$(DEMO_RUNS)) \
-	$(addprefix demo-infer-,$(DEMO_RUNS)) $(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)) $(addprefix demo-post-,$(DEMO_POST))
+.PHONY: demo-synth demo-synth-test demo-pre demo-report $(addprefix demo-train-,$(DEMO_RUNS)) \
+	$(addprefix demo-infer-,$(DEMO_RUNS)) $(addprefix demo-shift-,$(DEMO_SHIFT_RUNS))
 
 demo-synth:
-	$(LOCSEG) synth --out $(DEMO)/raw --cases $(DEMO_CASES) --seed 0 --preset $(EXP)
+	$(LOCSEG) synth --out $(DEMO)/raw --cases $(DEMO_CASES) --seed $(SEED) --preset $(EXP)
 
-# Body part regression, trained self-supervised on a separate unlabeled cohort with varying field of
-# view (as one would train it on other scans than the ones it scores), scored on the demo cohort and
-# evaluated against its true body positions; the scores give the atlas each class's body-part range
-# for `postprocess --method bpr-range`.
-demo-bpr:
-	$(LOCSEG) synth --out $(DEMO)/bpr-cohort --cases $(DEMO_BPR_CASES) --seed 1 --fov varying --prefix bpr \
-	  --montage-cases 0
-	$(LOCSEG) bpr train --data $(DEMO)/bpr-cohort --out $(DEMO)/bpr-model --preset $(EXP)
-	$(LOCSEG) bpr score --model $(DEMO)/bpr-model --data $(DEMO)/raw --out $(DEMO)/bpr
-	$(LOCSEG) bpr eval --scores $(DEMO)/bpr --data $(DEMO)/raw --out $(DEMO)/bpr-eval/demo
+demo-synth-test:
+	$(LOCSEG) synth --out $(DEMO)/test-raw --cases $(DEMO_TEST_CASES) --seed $(TEST_SEED) --prefix test \
+	  --montage-cases 0 --preset $(EXP)
 
 demo-pre: demo-synth
 	$(LOCSEG) preprocess --data $(DEMO)/raw --out $(DEMO)/pre --preset $(EXP)
 
 $(addprefix demo-train-,$(DEMO_RUNS)): demo-train-%: demo-pre
-	$(LOCSEG) train --pre $(DEMO)/pre --out $(DEMO)/runs/$* --model $(call run_model,$*) --preset $(EXP)-$(call run_setup,$*)
+	$(LOCSEG) train --pre $(DEMO)/pre --out $(DEMO)/runs/$* --model $(call run_model,$*) --seed $(SEED) \
+	  --preset $(EXP)-$(call run_setup,$*)
 
-$(addprefix demo-infer-,$(DEMO_RUNS)): demo-infer-%: demo-train-%
-	$(LOCSEG) infer --run $(DEMO)/runs/$* --data $(DEMO)/raw --subset val --preset $(EXP) --out $(DEMO)/pred/$*
-	$(LOCSEG) evaluate --pred $(DEMO)/pred/$* --ref $(DEMO)/raw --preset $(EXP) --out $(DEMO)/eval/$*
+$(addprefix demo-infer-,$(DEMO_RUNS)): demo-infer-%: demo-train-% demo-synth-test
+	$(LOCSEG) infer --run $(DEMO)/runs/$* --data $(DEMO)/test-raw --preset $(EXP) --out $(DEMO)/pred/$*
+	$(LOCSEG) evaluate --pred $(DEMO)/pred/$* --ref $(DEMO)/test-raw --preset $(EXP) --out $(DEMO)/eval/$*
 
 # The baseline ignores the location, so shifting it changes nothing: shift-eval only the others.
-$(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)): demo-shift-%: demo-train-%
-	$(LOCSEG) shift-eval --run $(DEMO)/runs/$* --pre $(DEMO)/pre --preset $(EXP) \
-	  --out $(DEMO)/shift/$*
+$(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)): demo-shift-%: demo-train-% demo-synth-test
+	$(LOCSEG) shift-eval --run $(DEMO)/runs/$* --data $(DEMO)/test-raw --preset $(EXP) --out $(DEMO)/shift/$*
 
-demo-atlas: demo-pre demo-infer-baseline-small demo-bpr
-	$(LOCSEG) atlas --pre $(DEMO)/pre --pred $(DEMO)/pred/baseline-small --bpr $(DEMO)/bpr --out $(DEMO)/atlas
-
-$(addprefix demo-post-,$(DEMO_POST)): demo-post-%: demo-atlas
-	$(LOCSEG) postprocess --pred $(DEMO)/pred/baseline-small --method $* --atlas $(DEMO)/atlas \
-	  $(if $(filter bpr-range,$*),--bpr $(DEMO)/bpr) --out $(DEMO)/pred/baseline-small-$*
-	$(LOCSEG) evaluate --pred $(DEMO)/pred/baseline-small-$* --ref $(DEMO)/raw --preset $(EXP) \
-	  --out $(DEMO)/eval/baseline-small-$*
-
-demo-report: $(addprefix demo-infer-,$(DEMO_RUNS)) $(addprefix demo-shift-,$(DEMO_SHIFT_RUNS)) $(addprefix demo-post-,$(DEMO_POST))
+demo-report: $(addprefix demo-infer-,$(DEMO_RUNS)) $(addprefix demo-shift-,$(DEMO_SHIFT_RUNS))
 	$(LOCSEG) report --runs $(DEMO)/runs --evals $(DEMO)/eval --shifts $(DEMO)/shift --pres $(DEMO)/pre \
-	  --bpr-evals $(DEMO)/bpr-eval \
 	  --title "$(DEMO_TITLE)" --out $(DEMO)/report
 
 # Location context where it matters (issue 3): the demo chain with 2.5 mm slices and 1500 iterations

@@ -272,7 +272,7 @@ def test_table2_chain_runs_on_a_tiny_btcv_cohort(tmp_path):
         pytest.skip("needs the project's .venv (make install)")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([str(locseg), "synth", "--layout", "btcv", "--out", str(tmp_path / "raw"), "--cases", "6",
-                    "--spacing", "6,6,6", "--montage-cases", "0", "--preset", "experiments/demo"],
+                    "--spacing", "6,6,6", "--montage-cases", "0", "--preset", "experiments/coarse"],
                    check=True, capture_output=True, env=env, timeout=600)
     variables = {"PAPER_OUT": tmp_path / "paper", "DATA_BTCV": tmp_path / "raw", "FOLDS": "0", "DEVICE": "cpu",
                  "EXTRA_PRESET": "experiments/paper-smoke",
