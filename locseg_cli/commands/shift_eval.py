@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from ..shift.config import ShiftEvalConfig
@@ -9,11 +12,20 @@ from . import options as o
 
 
 @o.config_options(ShiftEvalConfig)
-def shift_eval_command(run: o.Run, pre: o.Pre, out: o.Out, preset: o.Preset = None, device: o.Device = None,
+def shift_eval_command(run: o.Run, out: o.Out,
+                       pre: Annotated[Path | None, typer.Option(
+                           "--pre", exists=True, file_okay=False,
+                           help="The run's preprocessed dataset: score its validation cases.")] = None,
+                       data: Annotated[Path | None, typer.Option(
+                           "--data", exists=True, file_okay=False,
+                           help="Or: a labelled raw cohort (an external test set), prepared with the run's "
+                                "preprocessing.")] = None,
+                       preset: o.Preset = None, device: o.Device = None,
                        force: o.Force = False, overrides: dict | None = None) -> None:
-    """Move the location signal by s% of its full range (100 = out of frame) and score the validation cases.
+    """Move the location signal by s% of its full range (100 = out of frame) and score held-out cases.
 
     Example: locseg shift-eval --run runs/locbam --pre pre --out shift/locbam --shifts 0,1,5,10,25,50,100
+             locseg shift-eval --run runs/locbam --data test-raw --out shift/locbam
     """
     from rich.table import Table
 
@@ -23,7 +35,7 @@ def shift_eval_command(run: o.Run, pre: o.Pre, out: o.Out, preset: o.Preset = No
 
     cfg = resolve_config(ShiftEvalConfig, preset, {**overrides, "device": device})
     with RichProgress() as progress:
-        result = shift_eval(run, pre, out, cfg, force=force, progress=progress)
+        result = shift_eval(run, pre, out, cfg, force=force, progress=progress, data=data)
     # one row per class, one column per shift: a dataset has many more classes than the screen has columns
     rows = result.table["shifts"]
     console.print(f"[bold]{result.table['model']}: Dice per {cfg.axes} shift[/]")

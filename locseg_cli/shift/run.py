@@ -1,10 +1,12 @@
-"""`locseg shift-eval`: Dice of a run's validation cases when the location signal is shifted.
+"""`locseg shift-eval`: Dice of a run's held-out cases when the location signal is shifted.
 
 For each shift s (% of the signal's full range, 1.0) the location vectors are moved by s/100 through
-the one definition in `locseg_cli.location.apply_shift` (via `InferConfig.shift`), the validation
-cases are predicted in preprocessed space and scored against the preprocessed labels. Each shift is
-one entry of the manifest with its own fingerprint, so a rerun with more shifts computes only the new
-ones.
+the one definition in `locseg_cli.location.apply_shift` (via `InferConfig.shift`), the cases are
+predicted in preprocessed space and scored against the preprocessed labels. The cases are either the
+run's validation cases of its preprocessed dataset (`--pre`) or every labelled case of a raw dataset
+(`--data`, an external test cohort), prepared with the run's own preprocessing exactly as `infer`
+prepares raw images. Each shift is one entry of the manifest with its own fingerprint, so a rerun with
+more shifts computes only the new ones.
 """
 
 from __future__ import annotations
@@ -67,28 +69,82 @@ def _score(predictor: RunPredictor, cases: list[PreprocessedCase], labels: dict[
     return {"dice": dice, "mean_dice": float(np.mean(finite)) if finite else math.nan, "per_case": per_case}
 
 
-def shift_eval(run: str | Path, pre: str | Path, out: str | Path, cfg: ShiftEvalConfig, force: bool = False,
-               progress: Progress | None = None) -> ShiftEvalResult:
-    """Evaluate `run` on its validation cases of `pre` for every shift in `cfg.shifts`; write shift.json."""
+class _ValidationCases:
+    """The run's validation cases of the preprocessed dataset it was trained on."""
+
+    def __init__(self, run: Path, run_manifest: Manifest, pre: Path) -> None:
+        self.pre, self.pman = pre, read_manifest(pre, "preprocess")
+        trained_on = run_manifest.inputs.get("pre", {}).get("fingerprint")
+        if trained_on and trained_on != self.pman.fingerprint:
+            raise LocsegError("this preprocessed dataset is not the one the run was trained on "
+                              f"(fingerprint {self.pman.fingerprint}, the run's {trained_on}); "
+                              "for another cohort give its raw images with --data", pre)
+        self.ids = list(run_manifest.extra.get("val_cases") or [])
+        if not self.ids:
+            raise LocsegError("this run has no validation cases (trained with --fold -1): give a labelled test "
+                              "cohort with --data", run)
+        missing = [c for c in self.ids if c not in self.pman.cases or "label" not in self.pman.cases[c]["files"]]
+        if missing:
+            raise LocsegError(f"validation case(s) without a preprocessed label: {', '.join(missing[:3])}", pre)
+        self.input = ("pre", (pre, self.pman.fingerprint))
+
+    def load(self, predictor: RunPredictor) -> list[PreprocessedCase]:
+        return [load_preprocessed_case(self.pre, self.pman, c, mmap=False) for c in self.ids]
+
+
+class _RawCases:
+    """Every labelled case of a raw dataset, prepared with the run's preprocessing (as `infer` prepares
+    images) and its labels mapped to the run's classes (the others become background, as in training)."""
+
+    def __init__(self, run: Path, run_manifest: Manifest, data: Path) -> None:
+        from ..datasets import open_dataset
+        from ..io.manifest import folder_fingerprint
+
+        self.data = data
+        pcfg = run_manifest.extra["preprocess"]["config"]
+        dataset = pcfg.get("dataset")
+        self.ds = open_dataset(data, dataset if dataset and dataset != "images" else None)
+        self.cases = [c for c in self.ds.cases if c.label is not None]
+        if not self.cases:
+            raise LocsegError("no labelled case in this dataset: shift-eval scores against reference labels", data)
+        self.ids = [c.case_id for c in self.cases]
+        self.input = ("data", (data, folder_fingerprint(data)))
+
+    def load(self, predictor: RunPredictor) -> list[PreprocessedCase]:
+        from ..io.nifti import load_volume
+        from ..preprocessing.pipeline import axial_source, prepare_case
+
+        extra = predictor.manifest.extra["preprocess"]["extra"]
+        keep = [int(k) for k in predictor.labels if k != "0"]
+        out = []
+        for case in self.cases:
+            label = load_volume(case.label, dtype=np.float32)
+            label.array = np.where(np.isin(label.array, keep), label.array, 0).astype(np.float32)
+            prep = prepare_case(load_volume(case.image), label, predictor.preprocess_cfg, tuple(extra["spacing"]),
+                                extra.get("intensity"), axial_source(predictor.preprocess_cfg, self.data, None,
+                                                                     case.case_id))
+            out.append(PreprocessedCase(case.case_id, prep.image, prep.label, list(prep.location), {},
+                                        float(prep.image.min())))
+        return out
+
+
+def shift_eval(run: str | Path, pre: str | Path | None, out: str | Path, cfg: ShiftEvalConfig, force: bool = False,
+               progress: Progress | None = None, data: str | Path | None = None) -> ShiftEvalResult:
+    """Evaluate `run` for every shift in `cfg.shifts` on its validation cases of `pre`, or on every labelled
+    case of the raw dataset `data` (an external cohort); write shift.json."""
     progress = progress or NullProgress()
-    run, pre, out = Path(run), Path(pre), Path(out)
+    if (data is None) == (pre is None):
+        raise LocsegError("give exactly one of --pre (the run's validation cases) or --data (a labelled raw cohort)")
+    run, out = Path(run), Path(out)
     run_manifest = read_manifest(run, "train")  # the model loads only if a shift needs computing
-    pman = read_manifest(pre, "preprocess")
-    trained_on = run_manifest.inputs.get("pre", {}).get("fingerprint")
-    if trained_on and trained_on != pman.fingerprint:
-        raise LocsegError("this preprocessed dataset is not the one the run was trained on "
-                          f"(fingerprint {pman.fingerprint}, the run's {trained_on})", pre)
-    val_ids = list(run_manifest.extra.get("val_cases") or [])
-    if not val_ids:
-        raise LocsegError("this run has no validation cases (trained with --fold -1)", run)
-    missing = [c for c in val_ids if c not in pman.cases or "label" not in pman.cases[c]["files"]]
-    if missing:
-        raise LocsegError(f"validation case(s) without a preprocessed label: {', '.join(missing[:3])}", pre)
+    source = _ValidationCases(run, run_manifest, Path(pre)) if pre is not None else _RawCases(run, run_manifest,
+                                                                                               Path(data))
+    val_ids = source.ids
     labels = run_manifest.extra["labels"]
 
     # `shifts` stays out of the stage config so that each shift keeps its fingerprint when the list grows
     config = {k: v for k, v in config_dict(cfg).items() if k not in ("shifts", "threads")}
-    inputs = {"run": (run, run_manifest.fingerprint), "pre": (pre, pman.fingerprint)}
+    inputs = {"run": (run, run_manifest.fingerprint), source.input[0]: source.input[1]}
     done = StageWriter("shift-eval", out, config, inputs, force).already_done()
     if done is not None and done.extra.get("shifts") == list(cfg.shifts) and (out / SHIFT_JSON).is_file():
         return ShiftEvalResult(read_json(out / SHIFT_JSON), [], done)
@@ -103,7 +159,7 @@ def shift_eval(run: str | Path, pre: str | Path, out: str | Path, cfg: ShiftEval
             cfp = w.case_fingerprint([shift, val_ids])
             if not w.case_done(cid, cfp):
                 if not cases:
-                    cases = [load_preprocessed_case(pre, pman, c, mmap=False) for c in val_ids]
+                    cases = source.load(predictor)
                 predictor.cfg = _infer_config(cfg, shift)
                 scored = _score(predictor, cases, labels)
                 files = {"cases": f"shifts/{cid}.json"}

@@ -101,3 +101,19 @@ def test_cli_writes_the_table(runs, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "coordconv: Dice per axial shift" in out and "2 shift(s) computed" in out
     assert [r["shift"] for r in json.loads((tmp_path / "z" / SHIFT_JSON).read_text())["shifts"]] == [0, 5]
+
+
+def test_a_raw_cohort_is_scored_as_its_preprocessed_cases_are(runs, tmp_path):
+    # --data prepares raw images and labels with the run's own plan: on the run's validation cases it must
+    # give the Dice that the --pre path gives on their preprocessed files, and it scores every labelled case.
+    via_pre = shift_eval(runs / "coordconv", runs / "pre", tmp_path / "pre", _cfg(shifts="0,50"))
+    via_raw = shift_eval(runs / "coordconv", None, tmp_path / "raw", _cfg(shifts="0,50"), data=runs / "raw")
+    assert len(via_raw.table["cases"]) == 4 and set(via_pre.table["cases"]) < set(via_raw.table["cases"])
+    for shift in (0, 50):
+        raw = _per_case(tmp_path / "raw", shift)
+        for cid, counts in _per_case(tmp_path / "pre", shift).items():
+            for name, c in counts.items():
+                assert raw[cid][name]["Dice"] == pytest.approx(c["Dice"], abs=1e-6, nan_ok=True), (cid, name, shift)
+    assert shift_eval(runs / "coordconv", None, tmp_path / "raw", _cfg(shifts="0,50"), data=runs / "raw").computed == []
+    with pytest.raises(LocsegError, match="exactly one of --pre"):
+        shift_eval(runs / "coordconv", runs / "pre", tmp_path / "both", _cfg(shifts="0"), data=runs / "raw")
