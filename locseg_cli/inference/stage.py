@@ -16,10 +16,7 @@ from ..io.space import ensure_free_space
 from ..preprocessing import CaseGeometry, PreprocessConfig, prepare_case
 from ..preprocessing.pipeline import axial_source
 from ..progress import NullProgress, Progress
-from ..sampling import load_preprocessed_case
 from .config import InferConfig
-from .predictor import RunPredictor
-from .sliding_window import softmax_
 
 
 def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path | None = None,
@@ -62,6 +59,11 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
         return done, False
     if data is not None:  # every image readable before the first prediction: a bad one stops nothing half-done
         _check_images(ds, list(items.values()), progress)
+    # torch and the model load only now, once there is work to do (an up-to-date rerun never imports torch)
+    from ..sampling import load_preprocessed_case
+    from .predictor import RunPredictor
+    from .sliding_window import softmax_
+
     n_labels = len(run_manifest.extra["labels"])
     ensure_free_space(out, _estimated_bytes(items, data is not None, n_labels, cfg.save_probabilities),
                       f"{len(items)} predictions")

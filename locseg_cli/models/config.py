@@ -14,6 +14,8 @@ from ..errors import LocsegError
 PAPER_FEATURES: tuple[int, int, int, int, int, int] = (32, 32, 64, 128, 256, 32)
 
 LocBAMPlacement = Literal["input", "first_block", "last_decoder", "logits"]
+# The activation layout a network computes in (models.layout resolves "auto" for a device).
+MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 
 
 @dataclasses.dataclass

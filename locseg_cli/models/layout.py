@@ -9,11 +9,9 @@ the default layout stays the default until measured otherwise.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 
-MemoryFormat = Literal["auto", "channels_last", "contiguous"]
+from .config import MemoryFormat
 
 
 def resolve_memory_format(name: MemoryFormat, device: torch.device) -> torch.memory_format:

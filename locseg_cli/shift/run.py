@@ -14,19 +14,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..config import config_dict, resolve_config
 from ..errors import LocsegError
 from ..evaluation.metrics import overlap_counts
-from ..inference import InferConfig, RunPredictor
+from ..inference.config import InferConfig
 from ..io.atomic import read_json, write_json
 from ..io.manifest import Manifest, StageWriter, read_manifest
 from ..progress import NullProgress, Progress
-from ..sampling import PreprocessedCase, load_preprocessed_case
 from .config import ShiftEvalConfig
+
+if TYPE_CHECKING:  # torch loads only when a shift needs computing
+    from ..inference import RunPredictor
+    from ..sampling import PreprocessedCase
 
 SHIFT_JSON = "shift.json"
 
@@ -89,6 +92,8 @@ class _ValidationCases:
         self.input = ("pre", (pre, self.pman.fingerprint))
 
     def load(self, predictor: RunPredictor) -> list[PreprocessedCase]:
+        from ..sampling import load_preprocessed_case
+
         return [load_preprocessed_case(self.pre, self.pman, c, mmap=False) for c in self.ids]
 
 
@@ -113,6 +118,7 @@ class _RawCases:
     def load(self, predictor: RunPredictor) -> list[PreprocessedCase]:
         from ..io.nifti import load_volume
         from ..preprocessing.pipeline import axial_source, prepare_case
+        from ..sampling import PreprocessedCase
 
         extra = predictor.manifest.extra["preprocess"]["extra"]
         keep = [int(k) for k in predictor.labels if k != "0"]
@@ -148,6 +154,8 @@ def shift_eval(run: str | Path, pre: str | Path | None, out: str | Path, cfg: Sh
     done = StageWriter("shift-eval", out, config, inputs, force).already_done()
     if done is not None and done.extra.get("shifts") == list(cfg.shifts) and (out / SHIFT_JSON).is_file():
         return ShiftEvalResult(read_json(out / SHIFT_JSON), [], done)
+    from ..inference import RunPredictor
+
     predictor = RunPredictor.load(run, _infer_config(cfg, 0.0))
     with StageWriter("shift-eval", out, config, inputs, force) as w:
         cases: list[PreprocessedCase] = []

@@ -6,8 +6,7 @@ from typing import Literal
 
 from ..config import stage_config
 from ..errors import LocsegError
-from ..models.config import ModelConfig
-from ..models.layout import MemoryFormat
+from ..models.config import MemoryFormat, ModelConfig
 
 
 @stage_config("train")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch loads when a device or process group is needed, not to read the rank layout
+    import torch
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ def dist_info() -> DistInfo:
 
 def resolve_device(requested: str | None, info: DistInfo) -> torch.device:
     """cuda:<local_rank> under torchrun with CUDA, else the requested device (default: cuda if available)."""
+    import torch
+
     from ..errors import LocsegError
 
     if requested is None:
@@ -46,18 +50,24 @@ def resolve_device(requested: str | None, info: DistInfo) -> torch.device:
 
 
 def init_process_group(info: DistInfo, device: torch.device) -> None:
+    import torch
+
     if info.enabled and not torch.distributed.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         torch.distributed.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
 
 
 def destroy_process_group(info: DistInfo) -> None:
+    import torch
+
     if info.enabled and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
 
 def broadcast(obj, info: DistInfo):
     """Rank 0's `obj` on every rank."""
+    import torch
+
     if not info.enabled:
         return obj
     box = [obj]
@@ -66,5 +76,7 @@ def broadcast(obj, info: DistInfo):
 
 
 def barrier(info: DistInfo) -> None:
+    import torch
+
     if info.enabled:
         torch.distributed.barrier()

@@ -8,7 +8,6 @@ the gradients, and rank 0 alone writes checkpoints, metrics and the manifest.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import shutil
@@ -21,7 +20,7 @@ import torch
 from ..config import config_dict
 from ..errors import LocsegError
 from ..io.atomic import atomic_path, write_text
-from ..io.manifest import Manifest, StageWriter, read_manifest
+from ..io.manifest import Manifest, StageWriter
 from ..models import build_model
 from ..models.layout import resolve_memory_format, to_layout
 from ..progress import NullProgress, Progress
@@ -37,27 +36,8 @@ from .distributed import (
     init_process_group,
     resolve_device,
 )
+from .stage import TrainResult
 from .validation import validate
-
-
-@dataclass
-class TrainResult:
-    out: Path
-    did_work: bool
-    iterations: int
-    best_mean_dice: float | None
-
-
-def fold_cases(manifest, fold: int, pre: Path) -> tuple[list[str], list[str]]:
-    """(train ids, validation ids) of `fold`; fold -1 trains on every labelled case, no validation."""
-    labelled = sorted(cid for cid, c in manifest.cases.items() if c["meta"].get("labelled"))
-    if fold == -1:
-        return labelled, []
-    splits = manifest.extra.get("splits") or []
-    if not 0 <= fold < len(splits):
-        raise LocsegError(f"fold {fold} does not exist (the preprocessed data has {len(splits)} folds; "
-                          "use --fold -1 to train on all cases)", pre)
-    return list(splits[fold]["train"]), list(splits[fold]["val"])
 
 
 def lr_at(cfg: TrainConfig, iteration: int) -> float:
@@ -145,19 +125,12 @@ class _Session:
     progress: Progress
 
 
-def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = False,
-          progress: Progress | None = None) -> TrainResult:
-    """Train `cfg.model` on fold `cfg.fold` of a preprocessed dataset; resumes an interrupted run."""
-    pre, out = Path(pre), Path(out)
+def run_training(pre: Path, out: Path, cfg: TrainConfig, manifest: Manifest, train_ids: list[str],
+                 val_ids: list[str], force: bool = False, progress: Progress | None = None) -> TrainResult:
+    """The part of `train` that needs torch: model, sampler, process group, loop (see `training.stage`)."""
     info = dist_info()
-    manifest = read_manifest(pre, "preprocess")
     labels = manifest.extra["labels"]
-    cfg = dataclasses.replace(cfg, out_channels=max(int(v) for v in labels) + 1)  # values, not a count: a class subset keeps them
-    train_ids, val_ids = fold_cases(manifest, cfg.fold, pre)
     monitor_ids = val_ids[: cfg.val_cases] if cfg.val_cases is not None else val_ids
-    done = StageWriter("train", out, config_dict(cfg), {"pre": (pre, manifest.fingerprint)}, force).already_done()
-    if done is not None:  # up to date: no model, sampler or process group needed
-        return TrainResult(out, False, cfg.total_iterations, done.extra.get("best_mean_dice"))
     if cfg.batch_size % info.world_size:
         raise LocsegError(f"--batch-size {cfg.batch_size} is not divisible by the {info.world_size} processes")
     torch.manual_seed(cfg.seed)  # the initial weights are part of a repeatable run
