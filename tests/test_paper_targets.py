@@ -294,26 +294,35 @@ def test_table2_chain_runs_on_a_tiny_btcv_cohort(tmp_path):
     assert said.count("up to date") == 4, said  # preprocess, train, infer, evaluate
 
 
-@pytest.mark.parametrize("variables", [{}, {"QUICK": "1"}, {"EXP": "experiments/location"}])
+@pytest.mark.parametrize("variables", [{}, {"QUICK": "1"}, {"EXP": "experiments/location"}, {"SEED": "2"}])
 def test_demo_chain_reads_only_what_earlier_stages_wrote(tmp_path, variables):
-    """`make demo`'s chain (issue 9; `make location-experiment` runs it with EXP=experiments/location):
-    synth, bpr, preprocess, atlas, train x 6, infer, post-process (bpr-range too), shift-eval, report --
-    each stage's input folders written by an earlier stage, every preset the chain names resolvable."""
+    """`make demo`'s chain (`make location-experiment` runs it with EXP=experiments/location): synth of a
+    training and an external test cohort, preprocess, train x 5, infer and evaluate on the test cohort,
+    shift-eval on it, report -- each stage's input folders written by an earlier stage, no test case
+    trained on, the seeds as SEED says, every preset the chain names resolvable."""
     res = run_make("demo-report", DEMO=tmp_path / "d", **variables)
     assert res.returncode == 0, res.stderr
     cmds = locseg_commands(res.stdout)
     stages = [stage_of(c) for c in cmds]
-    for stage in ("synth", "bpr train", "bpr score", "bpr eval", "preprocess", "atlas", "train", "infer",
-                  "evaluate", "postprocess", "shift-eval", "report"):
+    for stage in ("synth", "preprocess", "train", "infer", "evaluate", "shift-eval", "report"):
         assert stage in stages, stage
-    assert stages.count("train") == 6 and stages[-1] == "report"
+    assert stages.count("train") == 5 and stages[-1] == "report"
     assert_reads_only_earlier_outputs(cmds, tmp_path)
-    post = [options(c) for c in cmds if stage_of(c) == "postprocess"]
-    assert {p["--method"] for p in post} == {"lcf", "atlas", "bpr-range"}
-    assert all(("--bpr" in p) == (p["--method"] == "bpr-range") for p in post)
+    seed = int(variables.get("SEED", 0))
+    synth = {Path(o["--out"]).name: o for o in map(options, (c for c in cmds if stage_of(c) == "synth"))}
+    assert int(synth["raw"]["--seed"]) == seed and int(synth["test-raw"]["--seed"]) == 100 + seed
+    assert all(int(options(c)["--seed"]) == seed for c in cmds if stage_of(c) == "train")
+    test_raw, raw = tmp_path / "d" / "test-raw", tmp_path / "d" / "raw"
+    for c in cmds:  # models train on the training cohort only and are scored on the test cohort only
+        o = options(c)
+        if stage_of(c) == "preprocess":
+            assert Path(o["--data"]) == raw
+        if stage_of(c) in ("infer", "shift-eval"):
+            assert Path(o["--data"]) == test_raw
+        if stage_of(c) == "evaluate":
+            assert Path(o["--ref"]) == test_raw
     report = options(cmds[-1])
-    assert Path(report["--bpr-evals"]) == tmp_path / "d" / "bpr-eval"
-    assert report["--title"].endswith(f"({variables.get('EXP', 'experiments/quick' if variables else 'experiments/demo')})")
+    assert report["--title"].endswith(f"({variables.get('EXP', 'experiments/quick' if 'QUICK' in variables else 'experiments/demo')})")
     assert_presets_resolve(cmds)
 
 
