@@ -10,7 +10,7 @@ from ..errors import LocsegError
 
 @stage_config("infer")
 class InferConfig:
-    checkpoint: Literal["best", "last"] = "best"
+    checkpoint: Literal["best", "last"] = "last"  # final weights (nnU-Net); best: chosen on validation
     subset: Literal["all", "val"] = "all"  # val: only the run's validation cases (held-out evaluation)
     overlap: float = 0.5  # sliding-window overlap (nnU-Net: step 0.5 of the tile)
     sw_batch_size: int = 4

@@ -81,6 +81,7 @@ class EvalRecord:
     method: str  # "none", or the post-processing methods joined with "+"
     pred: Path
     ref: Path | None
+    checkpoint: str = "best"  # the run's checkpoint that predicted (infer's --checkpoint; older outputs: best)
 
     @property
     def foreground_dice(self) -> float:
@@ -94,6 +95,7 @@ class ShiftRecord:
     table: dict[str, Any]
     run: RunRecord
     axes: str
+    checkpoint: str = "best"
 
 
 @dataclass
@@ -184,16 +186,16 @@ class _Linker:
         self.runs_by_fp[man.fingerprint] = rec
         return rec
 
-    def prediction_source(self, pred: Path) -> tuple[RunRecord, str]:
-        """The run behind a prediction folder and the post-processing applied on the way."""
+    def prediction_source(self, pred: Path) -> tuple[RunRecord, str, str]:
+        """The run behind a prediction folder, the post-processing applied on the way and the checkpoint."""
         methods: list[str] = []
         for _ in range(8):
             man = read_manifest(pred, ("infer", "postprocess"))
             if man.stage == "infer":
                 fp = man.inputs.get("run", {}).get("fingerprint")
-                if fp in self.runs_by_fp:
-                    return self.runs_by_fp[fp], "+".join(methods) or "none"
-                return self.run(Path(man.config["run"])), "+".join(methods) or "none"
+                checkpoint = str(man.config.get("checkpoint", "best"))
+                run = self.runs_by_fp[fp] if fp in self.runs_by_fp else self.run(Path(man.config["run"]))
+                return run, "+".join(methods) or "none", checkpoint
             methods = [*man.config.get("method", []), *methods]
             pred = Path(man.inputs["pred"]["path"])
         raise LocsegError("post-processing chain too long", pred)
@@ -215,11 +217,11 @@ def collect(runs: Path | None, evals: Path | None = None, shifts: Path | None = 
             try:
                 man = read_manifest(folder, "evaluate")
                 pred = Path(man.inputs["pred"]["path"])
-                run, method = linker.prediction_source(pred)
+                run, method, checkpoint = linker.prediction_source(pred)
                 summary_path = folder / man.extra.get("summary", "summary.json")
                 ref = man.inputs.get("ref", {}).get("path")
                 col.evals.append(EvalRecord(folder, summary_path, read_json(summary_path), run, method, pred,
-                                            Path(ref) if ref else None))
+                                            Path(ref) if ref else None, checkpoint))
             except (LocsegError, KeyError) as exc:
                 col.notes.append(f"skipped evaluation {folder}: {exc}")
     if shifts is not None:
@@ -230,7 +232,8 @@ def collect(runs: Path | None, evals: Path | None = None, shifts: Path | None = 
                 run = linker.runs_by_fp.get(fp) or linker.run(Path(man.inputs["run"]["path"]))
                 table_path = folder / man.extra.get("table", "shift.json")
                 col.shifts.append(ShiftRecord(folder, table_path, read_json(table_path), run,
-                                              str(man.config.get("axes", "axial"))))
+                                              str(man.config.get("axes", "axial")),
+                                              str(man.config.get("checkpoint", "best"))))
             except (LocsegError, KeyError) as exc:
                 col.notes.append(f"skipped shift evaluation {folder}: {exc}")
     if bpr_evals is not None:

@@ -69,6 +69,7 @@ def build_markdown(col: Collection, out: Path, cfg: ReportConfig, inputs: dict[s
 
     progress.start("report", 8)
     section("Runs", tables.runs_table(col), "no `train` outputs found (--runs).")
+    section("Evaluations", tables.evaluations_table(col), "no `evaluate` or `shift-eval` outputs found.")
     progress.advance()
     no_evals = "no `evaluate` outputs of these runs' predictions found (--evals)."
     section("Table 1: models × datasets", tables.table1(col), no_evals)

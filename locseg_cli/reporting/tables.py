@@ -68,6 +68,22 @@ def runs_table(col: Collection) -> Table:
     return t
 
 
+def evaluations_table(col: Collection) -> Table:
+    """Which checkpoint of which run produced each evaluation and shift curve, scored against what."""
+    t = Table("evaluations", "Evaluations: the checkpoint behind each number",
+              ["kind", "model", "setup", "post-processing", "reference", "checkpoint"])
+    for e in col.evals:
+        t.add(["evaluation", e.run.model, e.run.setup.label, e.method, e.ref.name if e.ref else "?", e.checkpoint],
+              f"{e.run.model} | {e.run.setup.label} | {e.path.name}", [e.path / "manifest.json"])
+    for sh in col.shifts:
+        cases = sh.table.get("cases") or []
+        t.add(["shift-eval", sh.run.model, sh.run.setup.label, "none", f"{len(cases)} cases", sh.checkpoint],
+              f"{sh.run.model} | {sh.run.setup.label} | {sh.path.name}", [sh.path / "manifest.json"])
+    t.note = ("best: the checkpoint with the best validation Dice during training (chosen on validation cases; "
+              "optimistic if those are the cases reported); last: the final weights (nnU-Net's default).")
+    return t
+
+
 def table1(col: Collection) -> Table:
     """Models × datasets: foreground mean Dice of the (not post-processed) evaluations."""
     evals = raw_evals(col)

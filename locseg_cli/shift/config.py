@@ -14,7 +14,7 @@ class ShiftEvalConfig:
 
     shifts: list[float] = (0.0, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0)  # % of the location signal's full range
     axes: Literal["axial", "all"] = "axial"  # shift the axial channel only (the paper) or all three
-    checkpoint: Literal["best", "last"] = "best"
+    checkpoint: Literal["best", "last"] = "last"  # final weights (nnU-Net); best: chosen on validation
     overlap: float = 0.5
     sw_batch_size: int = 4
     device: str | None = None

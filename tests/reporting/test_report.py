@@ -159,7 +159,8 @@ def _mean(vals) -> float:
 def test_every_table_cell_traces_to_its_listed_files(stages):
     out = stages / "report"
     tables = parse_tables((out / "report.md").read_text())
-    assert set(tables) == {"runs", "table1", "table2", "class_groups", "paired", "postprocess", "fig3", "fig4", "bpr"}
+    assert set(tables) == {"runs", "evaluations", "table1", "table2", "class_groups", "paired", "postprocess", "fig3",
+                           "fig4", "bpr"}
     checked = 0
     for key, t in tables.items():
         assert len(t["sources"]) == len(t["rows"]) > 0, key
@@ -175,6 +176,16 @@ def test_every_table_cell_traces_to_its_listed_files(stages):
                             "patch": facts["patch"], "fold": str(extra["fold"]),
                             "validation cases": str(len(extra["val_cases"])),
                             "best validation Dice": _dice(extra["best_mean_dice"])}
+            elif key == "evaluations":  # the checkpoint as the predicting stage recorded it
+                man = _json(paths[0])
+                if cells["kind"] == "shift-eval":
+                    expected = {"checkpoint": man["config"]["checkpoint"]}
+                else:
+                    pm = _json(Path(man["inputs"]["pred"]["path"]) / "manifest.json")
+                    while pm["stage"] != "infer":
+                        pm = _json(Path(pm["inputs"]["pred"]["path"]) / "manifest.json")
+                    expected = {"checkpoint": pm["config"]["checkpoint"]}
+                assert expected["checkpoint"] == "last"  # the default: the final weights, as nnU-Net
             elif key == "table1":
                 assert {s["model"] for s in summaries} == {cells["model"]}
                 assert {(s["spacing"], s["patch"]) for s in summaries} == {(cells["spacing"], cells["patch"])}
@@ -278,7 +289,7 @@ def test_partial_inputs_skip_with_a_note_and_rerun_is_up_to_date(stages, tmp_pat
     first = report(tmp_path / "r", cfg, runs=stages / "runs")
     md = first.markdown.read_text()
     assert "## Runs" in md and "fig2_validation_dice.png" in md
-    assert md.count("Skipped:") == 7  # tables 1, 2, paired, post-processing, figures 3, 4 and the overlays
+    assert md.count("Skipped:") == 8  # evaluations, tables 1, 2, paired, post-processing, figures 3, 4, overlays
     assert not report(tmp_path / "r", cfg, runs=stages / "runs").did_work
     # shift tables alone still find their runs through the manifests
     only = report(tmp_path / "s", cfg, shifts=stages / "shift")
