@@ -60,3 +60,7 @@ class TrainConfig(ModelConfig):
             raise LocsegError(f"--lr must be positive, got {self.lr}")
         if not 0 <= self.val_overlap < 1:
             raise LocsegError(f"--val-overlap must be in [0, 1), got {self.val_overlap}")
+        default_fg = type(self).__dataclass_fields__["foreground_fraction"].default
+        if self.sampling != "nnunet" and self.foreground_fraction != default_fg:
+            raise LocsegError(f"--foreground-fraction applies to --sampling nnunet only; this run samples "
+                              f"{self.sampling} (drop the option, or choose --sampling nnunet)")

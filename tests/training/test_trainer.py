@@ -140,3 +140,13 @@ def _init_model():
 
     torch.manual_seed(0)
     return build_model(_cfg(model="locbam", out_channels=3))
+
+
+def test_an_option_without_effect_in_the_chosen_sampling_is_refused():
+    from locseg_cli.config import resolve_config
+    from locseg_cli.errors import LocsegError
+    from locseg_cli.training import TrainConfig
+
+    with pytest.raises(LocsegError, match="--foreground-fraction applies to --sampling nnunet only"):
+        resolve_config(TrainConfig, None, {"foreground_fraction": 0.67})
+    assert resolve_config(TrainConfig, None, {"foreground_fraction": 0.67, "sampling": "nnunet"}).foreground_fraction == 0.67
