@@ -1,7 +1,7 @@
 """One synthetic CT case: a torso from below the pelvis to the neck, in Hounsfield units, with labels
 and the ground-truth body position of every slice.
 
-Design for the location question (FACTS §8): a CNN tells left from right by whatever asymmetric
+Design for the location question (docs/phantom.md): a CNN tells left from right by whatever asymmetric
 thing lies inside its patch, and tells vertebral levels apart by whatever differs between them.
 So the phantom keeps
 - the two kidneys identical objects (same shape, same orientation: hilum facing forward, tilted only
