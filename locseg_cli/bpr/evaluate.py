@@ -15,9 +15,9 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from ..errors import LocsegError
+from ..io.bodypos import bodypos_path, read_bodypos
 from ..io.manifest import read_manifest
 from ..progress import NullProgress, Progress
-from .landmarks import bodypos_path, read_bodypos
 from .records import STAGE, load_scores, location_scores, record_world_z
 
 

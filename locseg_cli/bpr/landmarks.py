@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from ..errors import LocsegError
-from ..io.atomic import read_json, safe_join
+from ..io.bodypos import bodypos_path, read_bodypos
 
 # Landmark means on bpreg's public model scale (MIC-DKFZ/BodyPartRegression); pelvis_start and eyes_end
 # define it.
@@ -57,21 +57,6 @@ class Landmark:
     name: str
     raw_index: int
     score: float
-
-
-def bodypos_path(data_root: str | Path, case_id: str) -> Path:
-    return safe_join(data_root, "bodypos", f"{case_id}.json")
-
-
-def read_bodypos(data_root: str | Path, case_id: str) -> dict[str, Any] | None:
-    """The synthetic cohort's ground-truth body position of a case, or None when there is none."""
-    path = bodypos_path(data_root, case_id)
-    if not path.is_file():
-        return None
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise LocsegError("expected a JSON object", path)
-    return data
 
 
 def _landmark(name: str, value: Any, where: str | Path) -> Landmark:

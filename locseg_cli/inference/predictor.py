@@ -14,7 +14,7 @@ from ..errors import LocsegError
 from ..io.manifest import Manifest, read_manifest
 from ..location import apply_shift
 from ..models import build_model
-from ..preprocessing import PreprocessConfig
+from ..preprocessing.plan import PreprocessPlan
 from ..training.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from ..training.config import TrainConfig
 from .config import InferConfig
@@ -28,7 +28,7 @@ class RunPredictor:
     run: Path
     manifest: Manifest
     train_cfg: TrainConfig
-    preprocess_cfg: PreprocessConfig
+    plan: PreprocessPlan
     model: torch.nn.Module
     device: torch.device
     cfg: InferConfig
@@ -38,7 +38,7 @@ class RunPredictor:
         run = Path(run)
         man = read_manifest(run, "train")
         train_cfg = resolve_config(TrainConfig, base=man.config)
-        pcfg = resolve_config(PreprocessConfig, base=man.extra["preprocess"]["config"])
+        plan = PreprocessPlan.of(man, run)
         from ..training.distributed import DistInfo, resolve_device
 
         device = resolve_device(cfg.device, DistInfo())
@@ -56,7 +56,7 @@ class RunPredictor:
             raise LocsegError(f"weights of another model: they do not fit this run's model {train_cfg.model!r} "
                               f"({_mismatch(model.state_dict(), weights)})", ckpt_path) from None
         model.to(device).eval()
-        return cls(run, man, train_cfg, pcfg, model, device, cfg)
+        return cls(run, man, train_cfg, plan, model, device, cfg)
 
     @property
     def labels(self) -> dict[str, str]:

@@ -6,17 +6,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import config_dict, resolve_config
+from ..config import config_dict
 from ..datasets import CaseRef, Dataset, open_dataset
 from ..errors import LocsegError
 from ..io.atomic import atomic_path
 from ..io.manifest import Manifest, StageWriter, file_fingerprint, folder_fingerprint, read_manifest
 from ..io.nifti import load_header, load_volume, save_volume, voxel_sizes
 from ..io.space import ensure_free_space
-from ..preprocessing import CaseGeometry, PreprocessConfig, prepare_case
+from ..preprocessing import CaseGeometry, prepare_case
 from ..preprocessing.pipeline import axial_source
+from ..preprocessing.plan import PreprocessPlan
+from ..preprocessing.store import load_preprocessed_case
 from ..progress import NullProgress, Progress
-from ..sampling import load_preprocessed_case
 from .config import InferConfig
 from .predictor import RunPredictor
 from .sliding_window import softmax_
@@ -33,13 +34,13 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
     if (data is None) == (pre is None):
         raise LocsegError("give exactly one of --data (raw images) or --pre (a preprocessed dataset)")
     run_manifest = read_manifest(run, "train")  # cheap: the model loads only if there is work to do
-    pcfg = resolve_config(PreprocessConfig, base=run_manifest.extra["preprocess"]["config"])
+    plan = PreprocessPlan.of(run_manifest, run)
     inputs = {"run": (Path(run), run_manifest.fingerprint)}
     if data is not None:
-        ds = open_dataset(data, pcfg.dataset if pcfg.dataset and pcfg.dataset != "images" else None)
+        ds = open_dataset(data, plan.dataset_layout)
         items = {c.case_id: c for c in ds.cases}
         inputs["data"] = (Path(data), folder_fingerprint(data))
-        if pcfg.location == "bpr":
+        if plan.location == "bpr":
             if bpr is None:
                 raise LocsegError("this run uses BPR location: give --bpr DIR (`locseg bpr score` of these images)")
             inputs["bpr"] = (Path(bpr), folder_fingerprint(bpr))
@@ -79,9 +80,8 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
                 continue
             if data is not None:
                 image = load_volume(item.image)
-                prep = prepare_case(image, None, pcfg, tuple(predictor.manifest.extra["preprocess"]["extra"]["spacing"]),
-                                    predictor.manifest.extra["preprocess"]["extra"].get("intensity"),
-                                    axial_source(pcfg, Path(data), Path(bpr) if bpr else None, cid))
+                prep = prepare_case(image, None, plan.config, plan.spacing, plan.intensity,
+                                    axial_source(plan.config, Path(data), Path(bpr) if bpr else None, cid))
                 volume, location, geometry = prep.image, prep.location, prep.geometry
                 pad, header = float(prep.image.min()), image.header
                 del image, prep  # the raw voxels (float32) are not needed past preprocessing
@@ -106,7 +106,7 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
             progress.advance()
         progress.stop()
         extra = {"labels": predictor.labels, "model": predictor.train_cfg.model,
-                 "preprocess": predictor.manifest.extra["preprocess"]["config"]}
+                 "preprocess": plan.config_json}
         return w.finish(extra), True
 
 

@@ -14,14 +14,14 @@ import numpy as np
 
 from ..config import config_dict
 from ..errors import LocsegError
-from ..io.atomic import read_json, safe_join, write_json
+from ..io.atomic import read_json, safe_join
+from ..io.bodypos import BODYPOS_DIR, write_bodypos
 from ..io.manifest import MANIFEST, Manifest, StageWriter, case_path, fingerprint
 from ..io.nifti import load_header, load_volume
 from ..progress import Progress
 from .anatomy import CLASS_GROUPS, LABELS, LANDMARK_SCORES
 from .config import SynthConfig
 
-BODYPOS_DIR = "bodypos"
 MONTAGE = "montage.png"
 # Options that change no case's content: left out of the per-case fingerprint, so changing them
 # (or adding cases) regenerates nothing that exists.
@@ -54,8 +54,7 @@ def make_case(config: SynthConfig, index: int, out: str) -> tuple[str, dict[str,
                                   case.meta["z_marks"])
     bodypos["case_id"] = case.case_id
     bodypos["fov"] = case.meta["fov"]
-    rel = f"{BODYPOS_DIR}/{case.case_id}.json"
-    write_json(safe_join(out, BODYPOS_DIR, f"{case.case_id}.json"), bodypos)
+    rel = write_bodypos(out, case.case_id, bodypos)
     from nibabel import orientations as nio
 
     scores = bodypos["scores"]

@@ -22,8 +22,9 @@ from ..evaluation.metrics import overlap_counts
 from ..inference import InferConfig, RunPredictor
 from ..io.atomic import read_json, write_json
 from ..io.manifest import Manifest, StageWriter, read_manifest
+from ..preprocessing.plan import PreprocessPlan
+from ..preprocessing.store import PreprocessedCase, load_preprocessed_case
 from ..progress import NullProgress, Progress
-from ..sampling import PreprocessedCase, load_preprocessed_case
 from .config import ShiftEvalConfig
 
 SHIFT_JSON = "shift.json"
@@ -84,7 +85,7 @@ def shift_eval(run: str | Path, pre: str | Path, out: str | Path, cfg: ShiftEval
     missing = [c for c in val_ids if c not in pman.cases or "label" not in pman.cases[c]["files"]]
     if missing:
         raise LocsegError(f"validation case(s) without a preprocessed label: {', '.join(missing[:3])}", pre)
-    labels = run_manifest.extra["labels"]
+    labels = PreprocessPlan.of(run_manifest, run).labels
 
     # `shifts` stays out of the stage config so that each shift keeps its fingerprint when the list grows
     config = {k: v for k, v in config_dict(cfg).items() if k not in ("shifts", "threads")}

@@ -23,6 +23,7 @@ from ..errors import LocsegError
 from ..io.atomic import atomic_path, write_text
 from ..io.manifest import Manifest, StageWriter, read_manifest
 from ..models import build_model
+from ..preprocessing.plan import PreprocessPlan
 from ..progress import NullProgress, Progress
 from ..sampling import PatchBatches, PatchSampler
 from .checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, unwrap_model
@@ -52,11 +53,12 @@ def fold_cases(manifest, fold: int, pre: Path) -> tuple[list[str], list[str]]:
     labelled = sorted(cid for cid, c in manifest.cases.items() if c["meta"].get("labelled"))
     if fold == -1:
         return labelled, []
-    splits = manifest.extra.get("splits") or []
-    if not 0 <= fold < len(splits):
-        raise LocsegError(f"fold {fold} does not exist (the preprocessed data has {len(splits)} folds; "
-                          "use --fold -1 to train on all cases)", pre)
-    return list(splits[fold]["train"]), list(splits[fold]["val"])
+    plan = PreprocessPlan.of(manifest, pre)
+    try:
+        return plan.fold(fold)
+    except IndexError:
+        raise LocsegError(f"fold {fold} does not exist (the preprocessed data has {len(plan.splits)} folds; "
+                          "use --fold -1 to train on all cases)", pre) from None
 
 
 def lr_at(cfg: TrainConfig, iteration: int) -> float:
@@ -150,7 +152,7 @@ def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = Fals
     pre, out = Path(pre), Path(out)
     info = dist_info()
     manifest = read_manifest(pre, "preprocess")
-    labels = manifest.extra["labels"]
+    labels = PreprocessPlan.of(manifest, pre).labels
     cfg = dataclasses.replace(cfg, out_channels=max(int(v) for v in labels) + 1)  # values, not a count: a class subset keeps them
     train_ids, val_ids = fold_cases(manifest, cfg.fold, pre)
     monitor_ids = val_ids[: cfg.val_cases] if cfg.val_cases is not None else val_ids

@@ -12,7 +12,7 @@ import torch
 from ..evaluation.metrics import overlap_counts
 from ..inference.sliding_window import predict_volume
 from ..io.manifest import Manifest
-from ..sampling import load_preprocessed_case
+from ..preprocessing.store import load_preprocessed_case
 
 
 def validate(model: torch.nn.Module, pre: Path, manifest: Manifest, case_ids: Sequence[str],
