@@ -21,6 +21,7 @@ from .build import (
     atlas_shape,
     choose_by_coverage,
     choose_by_score,
+    class_score_ranges,
     coverage_curves,
     probability_atlas,
     raw_support,
@@ -99,7 +100,6 @@ def bpr_ranges(pre: Path, m: Manifest, cases: Sequence[str], classes: Sequence[i
     Scores come from `bpr` (a `locseg bpr` output) or, when the preprocessed axial location is
     itself a body position (--location bpr/truth), from that signal. (None, None) without either.
     """
-    from ..postprocessing.bpr_range import class_score_ranges
 
     location = (m.config or {}).get("location")
     if bpr is None and location not in ("bpr", "truth"):

@@ -13,6 +13,7 @@ from ..io.atomic import atomic_path
 from ..io.manifest import Manifest, StageWriter, file_fingerprint, folder_fingerprint, read_manifest
 from ..io.nifti import load_header, load_volume, save_volume, voxel_sizes
 from ..io.space import ensure_free_space
+from ..io.stage_loop import CaseResult, pending_cases, run_cases
 from ..preprocessing import CaseGeometry, prepare_case
 from ..preprocessing.pipeline import axial_source
 from ..preprocessing.plan import PreprocessPlan
@@ -71,13 +72,8 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
     with StageWriter("infer", out, config, inputs, force) as w:
         if w.up_to_date:
             return w.keep_previous(), False
-        progress.start("infer", len(items))
-        for cid, item in items.items():
-            key = [file_fingerprint(item.image)] if data is not None else item["fingerprint"]
-            cfp = w.case_fingerprint([cid, key])
-            if w.case_done(cid, cfp):
-                progress.advance()
-                continue
+
+        def predict_case(cid: str, item) -> CaseResult:
             if data is not None:
                 image = load_volume(item.image)
                 prep = prepare_case(image, None, plan.config, plan.spacing, plan.intensity,
@@ -100,12 +96,13 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
                 files["probabilities"] = f"probabilities/{cid}.npz"
                 with atomic_path(w.path("probabilities", f"{cid}.npz")) as tmp, open(tmp, "wb") as f:
                     np.savez_compressed(f, probabilities=softmax_(logits).numpy().astype(np.float16))
-            meta = {"spacing": list(voxel_sizes(geometry.affine)),
-                    "geometry": geometry.to_meta(), "shape": list(geometry.raw_shape)}
-            w.add_case(cid, files, meta, cfp)
-            progress.advance()
-        progress.stop()
-        extra = {"labels": predictor.labels, "model": predictor.train_cfg.model,
+            return CaseResult(files, {"spacing": list(voxel_sizes(geometry.affine)),
+                                      "geometry": geometry.to_meta(), "shape": list(geometry.raw_shape)})
+
+        keys = ((cid, item, [cid, [file_fingerprint(item.image)] if data is not None else item["fingerprint"]])
+                for cid, item in items.items())
+        run_cases(w, progress, pending_cases(w, progress, "infer", keys), predict_case)
+        extra = {"labels": predictor.labels, "model": predictor.model_cfg.model,
                  "preprocess": plan.config_json}
         return w.finish(extra), True
 

@@ -17,6 +17,7 @@ from ..io.bodypos import bodypos_path, read_bodypos
 from ..io.manifest import Manifest, StageWriter, file_fingerprint, fingerprint, folder_fingerprint
 from ..io.nifti import Volume, canonical_orientation, load_volume, voxel_sizes
 from ..io.space import ensure_free_space
+from ..io.stage_loop import CaseResult, pending_cases, run_cases
 from ..location import location_vectors
 from ..location.vectors import axial_from_scores
 from ..progress import NullProgress, Progress
@@ -120,7 +121,7 @@ def _sample_class_locations(label: np.ndarray, n: int, rng: np.random.Generator)
     return out
 
 
-def _process_case(job: dict) -> dict:
+def _process_case(case_id: str, job: dict) -> CaseResult:
     """Worker: one case from raw files to the preprocessed files (written atomically)."""
     cfg: PreprocessConfig = job["cfg"]
     case: CaseRef = job["case"]
@@ -145,7 +146,7 @@ def _process_case(job: dict) -> dict:
     if prep.label is not None:
         counts = np.bincount(prep.label.ravel(), minlength=1)
         meta["class_voxels"] = {str(i): int(c) for i, c in enumerate(counts) if c}
-    return {"case_id": cid, "files": files, "meta": meta}
+    return CaseResult(files, meta)
 
 
 def _raw_spacing(case: CaseRef) -> tuple[float, float, float]:
@@ -236,27 +237,15 @@ def preprocess(data: str | Path, out: str | Path, cfg: PreprocessConfig, bpr: st
         labelled = [c for c in cases if c.label is not None]
         if cfg.normalization == "zscore":
             intensity = _intensity_fingerprint(labelled, progress, cfg.seed)
-        jobs = []
-        for c in cases:
-            cfp = w.case_fingerprint([_case_inputs(c, cfg, data, bpr), list(spacing), intensity, keep])
-            if not w.case_done(c.case_id, cfp):
-                jobs.append(({"cfg": cfg, "case": c, "out": str(out), "spacing": spacing, "intensity": intensity,
-                              "data": str(data), "bpr": str(bpr) if bpr else None, "seed": cfg.seed,
-                              "keep": keep}, cfp))
-        progress.start("preprocess", len(cases))
-        progress.advance(len(cases) - len(jobs))
-        fps = {job["case"].case_id: cfp for job, cfp in jobs}
-        if cfg.workers > 1 and len(jobs) > 1:
+        jobs = ((c.case_id, {"cfg": cfg, "case": c, "out": str(out), "spacing": spacing, "intensity": intensity,
+                             "data": str(data), "bpr": str(bpr) if bpr else None, "seed": cfg.seed, "keep": keep},
+                 [_case_inputs(c, cfg, data, bpr), list(spacing), intensity, keep]) for c in cases)
+        todo = pending_cases(w, progress, "preprocess", jobs)
+        if cfg.workers > 1 and len(todo) > 1:
             with ProcessPoolExecutor(cfg.workers) as pool:
-                for res in pool.map(_process_case, [j for j, _ in jobs]):
-                    w.add_case(res["case_id"], res["files"], res["meta"], fps[res["case_id"]])
-                    progress.advance()
+                run_cases(w, progress, todo, _process_case, pool)
         else:
-            for job, cfp in jobs:
-                res = _process_case(job)
-                w.add_case(res["case_id"], res["files"], res["meta"], cfp)
-                progress.advance()
-        progress.stop()
+            run_cases(w, progress, todo, _process_case)
         man = w.manifest
         shapes = np.array([c["meta"]["shape"] for c in man.cases.values()])
         median_shape = [int(v) for v in np.median(shapes, axis=0)]

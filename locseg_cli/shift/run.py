@@ -9,7 +9,6 @@ ones.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,11 @@ import numpy as np
 
 from ..config import config_dict, resolve_config
 from ..errors import LocsegError
-from ..evaluation.metrics import overlap_counts
+from ..evaluation.metrics import class_overlaps, dice_summary
 from ..inference import InferConfig, RunPredictor
 from ..io.atomic import read_json, write_json
 from ..io.manifest import Manifest, StageWriter, read_manifest
+from ..io.stage_loop import CaseResult, pending_cases, run_cases
 from ..preprocessing.plan import PreprocessPlan
 from ..preprocessing.store import PreprocessedCase, load_preprocessed_case
 from ..progress import NullProgress, Progress
@@ -42,30 +42,22 @@ def shift_case_id(shift: float) -> str:
     return f"shift-{shift:g}"
 
 
-def _infer_config(cfg: ShiftEvalConfig, shift: float) -> InferConfig:
+def _infer_config(cfg: ShiftEvalConfig) -> InferConfig:
+    """The inference options of every shift (the shift itself is passed to each prediction)."""
     return resolve_config(InferConfig, overrides={
         "checkpoint": cfg.checkpoint, "overlap": cfg.overlap, "sw_batch_size": cfg.sw_batch_size,
-        "device": cfg.device, "amp": cfg.amp, "threads": cfg.threads, "shift": shift, "shift_axes": cfg.axes})
+        "device": cfg.device, "amp": cfg.amp, "threads": cfg.threads, "shift_axes": cfg.axes})
 
 
-def _score(predictor: RunPredictor, cases: list[PreprocessedCase], labels: dict[str, str]) -> dict[str, Any]:
+def _score(predictor: RunPredictor, cases: list[PreprocessedCase], labels: dict[str, str],
+           shift: float) -> dict[str, Any]:
     """Per-case overlap counts and the nnU-Net summary (empty-empty pairs skipped) of one shift."""
     per_case: dict[str, dict[str, dict[str, float]]] = {}
-    per_class: dict[str, list[float]] = {name: [] for k, name in labels.items() if k != "0"}
     for case in cases:
-        logits = predictor.logits(case.image, case.location, case.pad_value)  # the arg-max needs no softmax
+        logits = predictor.logits(case.image, case.location, case.pad_value, shift)  # the arg-max needs no softmax
         pred = logits.argmax(0).numpy().astype(np.uint8)
-        counts = {}
-        for k, name in labels.items():
-            if k == "0":
-                continue
-            counts[name] = overlap_counts(pred == int(k), case.label == int(k))
-            if not math.isnan(counts[name]["Dice"]):
-                per_class[name].append(counts[name]["Dice"])
-        per_case[case.case_id] = counts
-    dice = {name: float(np.mean(v)) if v else math.nan for name, v in per_class.items()}
-    finite = [v for v in dice.values() if not math.isnan(v)]
-    return {"dice": dice, "mean_dice": float(np.mean(finite)) if finite else math.nan, "per_case": per_case}
+        per_case[case.case_id] = class_overlaps(pred, case.label, labels)
+    return {**dice_summary(list(per_case.values()), labels), "per_case": per_case}
 
 
 def shift_eval(run: str | Path, pre: str | Path, out: str | Path, cfg: ShiftEvalConfig, force: bool = False,
@@ -93,35 +85,31 @@ def shift_eval(run: str | Path, pre: str | Path, out: str | Path, cfg: ShiftEval
     done = StageWriter("shift-eval", out, config, inputs, force).already_done()
     if done is not None and done.extra.get("shifts") == list(cfg.shifts) and (out / SHIFT_JSON).is_file():
         return ShiftEvalResult(read_json(out / SHIFT_JSON), [], done)
-    predictor = RunPredictor.load(run, _infer_config(cfg, 0.0))
+    predictor = RunPredictor.load(run, _infer_config(cfg))
     with StageWriter("shift-eval", out, config, inputs, force) as w:
-        cases: list[PreprocessedCase] = []
-        computed: list[float] = []
-        rows = []
-        progress.start("shift-eval", len(cfg.shifts))
-        for shift in cfg.shifts:
-            cid = shift_case_id(shift)
-            cfp = w.case_fingerprint([shift, val_ids])
-            if not w.case_done(cid, cfp):
-                if not cases:
-                    cases = [load_preprocessed_case(pre, pman, c, mmap=False) for c in val_ids]
-                predictor.cfg = _infer_config(cfg, shift)
-                scored = _score(predictor, cases, labels)
-                files = {"cases": f"shifts/{cid}.json"}
-                write_json(w.path(files["cases"]), {"shift": shift, "axes": cfg.axes, "per_case": scored["per_case"]})
-                w.add_case(cid, files, {"shift": shift, "dice": scored["dice"], "mean_dice": scored["mean_dice"]},
-                           cfp)
-                computed.append(shift)
-            meta = w.manifest.cases[cid]["meta"]
-            rows.append({"shift": shift, "dice": meta["dice"], "mean_dice": meta["mean_dice"]})
-            progress.advance(1, shift=shift, mean_dice=meta["mean_dice"])
-        progress.stop()
-        table = {"run": str(run.resolve()), "model": predictor.train_cfg.model, "axes": cfg.axes,
+        cases: list[PreprocessedCase] = []  # loaded once, by the first shift to compute
+
+        def score_shift(cid: str, shift: float) -> CaseResult:
+            if not cases:
+                cases.extend(load_preprocessed_case(pre, pman, c, mmap=False) for c in val_ids)
+            scored = _score(predictor, cases, labels, shift)
+            files = {"cases": f"shifts/{cid}.json"}
+            write_json(w.path(files["cases"]), {"shift": shift, "axes": cfg.axes, "per_case": scored["per_case"]})
+            return CaseResult(files, {"shift": shift, "dice": scored["dice"], "mean_dice": scored["mean_dice"]},
+                              {"shift": shift, "mean_dice": scored["mean_dice"]})
+
+        todo = pending_cases(w, progress, "shift-eval",
+                             ((shift_case_id(s), s, [s, val_ids]) for s in cfg.shifts))
+        run_cases(w, progress, todo, score_shift)
+        computed = [case.item for case in todo]
+        metas = [w.manifest.cases[shift_case_id(s)]["meta"] for s in cfg.shifts]
+        rows = [{"shift": s, "dice": m["dice"], "mean_dice": m["mean_dice"]} for s, m in zip(cfg.shifts, metas)]
+        table = {"run": str(run.resolve()), "model": predictor.model_cfg.model, "axes": cfg.axes,
                  "checkpoint": cfg.checkpoint, "cases": val_ids, "labels": labels, "shifts": rows}
         write_json(w.path(SHIFT_JSON), table)
         # entries of shifts no longer asked for are dropped from the manifest (their files stay until --force)
         w.manifest.cases = {shift_case_id(s): w.manifest.cases[shift_case_id(s)] for s in cfg.shifts}
-        man = w.finish({"shifts": list(cfg.shifts), "model": predictor.train_cfg.model, "val_cases": val_ids,
+        man = w.finish({"shifts": list(cfg.shifts), "model": predictor.model_cfg.model, "val_cases": val_ids,
                         "table": SHIFT_JSON})
     return ShiftEvalResult(table, computed, man)
 

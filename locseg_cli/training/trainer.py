@@ -25,10 +25,8 @@ from ..io.manifest import Manifest, StageWriter, read_manifest
 from ..models import build_model
 from ..preprocessing.plan import PreprocessPlan
 from ..progress import NullProgress, Progress
-from ..sampling import PatchBatches, PatchSampler
-from .checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, unwrap_model
-from .config import TrainConfig
-from .distributed import (
+from ..runtime.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, unwrap_model
+from ..runtime.device import (
     DistInfo,
     barrier,
     broadcast,
@@ -37,6 +35,8 @@ from .distributed import (
     init_process_group,
     resolve_device,
 )
+from ..sampling import PatchBatches, PatchSampler
+from .config import TrainConfig
 from .validation import validate
 
 
