@@ -34,18 +34,20 @@ class PendingCase(Generic[T]):
     fingerprint: str
 
 
-def pending_cases(writer: StageWriter, progress: Progress, label: str,
-                  cases: Iterable[tuple[str, T, Any]]) -> list[PendingCase[T]]:
+def pending_cases(writer: StageWriter, progress: Progress, label: str, cases: Iterable[tuple[str, T, Any]],
+                  fingerprint: Callable[[Any], str] | None = None) -> list[PendingCase[T]]:
     """Start the progress bar and carry over the cases that need no redo; returns the others.
 
     `cases` yields (case id, item, input fingerprint): whatever, with the stage's config, decides
-    whether a case's output is still current.
+    whether a case's output is still current. `fingerprint` turns it into the case's fingerprint
+    (default `writer.case_fingerprint`, which adds the stage's config).
     """
     cases = list(cases)
+    fingerprint = fingerprint or writer.case_fingerprint
     progress.start(label, len(cases))
     todo = []
     for cid, item, inputs in cases:
-        cfp = writer.case_fingerprint(inputs)
+        cfp = fingerprint(inputs)
         if writer.case_done(cid, cfp):
             progress.advance()
         else:
