@@ -19,7 +19,8 @@ from scipy import ndimage
 
 from .anatomy import LABEL_OF
 from .config import SynthConfig
-from .generate import SynthCase, generate_case
+from .generate import generate_case
+from .storage import SynthCase
 
 
 def resample_canonical(case: SynthCase, spacing_zyx: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

@@ -43,7 +43,8 @@ def make_case(config: SynthConfig, index: int, out: str) -> tuple[str, dict[str,
     Runs in a worker process. The body position is read back from the written image's affine, so it
     matches the file whatever reorientation the layout applied (KiTS23 stores axial-first)."""
     from ..datasets.writers import DatasetWriter
-    from .generate import bodypos_from_affine, generate_case
+    from .generate import generate_case
+    from .storage import bodypos_from_affine
 
     case = generate_case(index, config)
     writer = DatasetWriter(out, LABELS, layout=config.layout, name=config.name, class_groups=CLASS_GROUPS)
@@ -135,7 +136,8 @@ def largest_case_voxels(config: SynthConfig) -> int:
     """An upper bound of a case's raw voxel count under `config` (for sizing the worker pool)."""
     from .anatomy import MM_PER_SCORE
     from .config import parse_spacing
-    from .generate import CT_MATRIX, VARYING_FOV
+    from .patient import VARYING_FOV
+    from .scanner import CT_MATRIX
 
     spacing = parse_spacing(config.spacing)
     if isinstance(spacing[0], tuple):
