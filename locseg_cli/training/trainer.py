@@ -144,6 +144,7 @@ class _Session:
     device: torch.device
     info: DistInfo
     progress: Progress
+    plan: PreprocessPlan | None = None  # what the run embeds in its manifest (`plan.run_json()`)
 
 
 def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = False,
@@ -152,7 +153,8 @@ def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = Fals
     pre, out = Path(pre), Path(out)
     info = dist_info()
     manifest = read_manifest(pre, "preprocess")
-    labels = PreprocessPlan.of(manifest, pre).labels
+    plan = PreprocessPlan.of(manifest, pre)
+    labels = plan.labels
     cfg = dataclasses.replace(cfg, out_channels=max(int(v) for v in labels) + 1)  # values, not a count: a class subset keeps them
     train_ids, val_ids = fold_cases(manifest, cfg.fold, pre)
     monitor_ids = val_ids[: cfg.val_cases] if cfg.val_cases is not None else val_ids
@@ -170,7 +172,7 @@ def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = Fals
                            seed=cfg.seed, rank=info.rank, sampling=cfg.sampling,
                            foreground_fraction=cfg.foreground_fraction)
     s = _Session(pre, out, cfg, manifest, labels, train_ids, val_ids, monitor_ids, model, sampler, device, info,
-                 progress or NullProgress())
+                 progress or NullProgress(), plan)
     init_process_group(info, device)
     try:
         return _resume_or_start(s, force)
