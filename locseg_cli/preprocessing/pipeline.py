@@ -255,6 +255,6 @@ def preprocess(data: str | Path, out: str | Path, cfg: PreprocessConfig, bpr: st
         write_json(out / "splits_final.json", splits)
         plan = PreprocessPlan(cfg, spacing, {str(k): v for k, v in labels.items()}, intensity,
                               {"layout": ds.layout, "name": ds.name, "modality": ds.modality}, splits,
-                              config_dict(cfg))
+                              tuple(median_shape), config_dict(cfg))
         extra = {**plan.values(), "median_shape": median_shape, "ptvc": ptvc, "excluded": excluded}
         return w.finish(extra), True

@@ -32,6 +32,7 @@ class PreprocessPlan:
     intensity: dict[str, float] | None = None  # nnU-Net's CT fingerprint (z-score normalisation only)
     dataset: dict[str, Any] = field(default_factory=dict)  # layout, name, modality of the raw dataset
     splits: list[dict[str, list[str]]] = field(default_factory=list)  # cross-validation folds (preprocess only)
+    median_shape: tuple[int, ...] | None = None  # median preprocessed volume shape (preprocess only: PtVC)
     config_json: dict[str, Any] = field(default_factory=dict)  # the config as written (kept verbatim)
 
     @property
@@ -66,7 +67,9 @@ class PreprocessPlan:
         except (KeyError, TypeError, AttributeError, ValueError):
             raise LocsegError("no readable preprocessing plan (spacing and labels) in this manifest", where) from None
         return cls(resolve_config(PreprocessConfig, base=config_json), spacing, labels, values.get("intensity"),
-                   dict(values.get("dataset") or {}), list(values.get("splits") or []), dict(config_json))
+                   dict(values.get("dataset") or {}), list(values.get("splits") or []),
+                   tuple(int(n) for n in values["median_shape"]) if values.get("median_shape") else None,
+                   dict(config_json))
 
     @classmethod
     def of(cls, manifest: Manifest, where: object = None) -> PreprocessPlan:
