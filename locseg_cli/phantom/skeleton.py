@@ -7,7 +7,7 @@ import numpy as np
 
 from .anatomy import LABEL_OF, LANDMARK_SCORES, LEVELS, LUMBAR, LUMBAR_PITCH_SCORE, level_pitch, level_scores
 from .canvas import Canvas
-from .fields import Box, ellipsoid_r, tube_bounds, tube_distance
+from .fields import Box, ellipsoid_r, tube_distance, tube_field
 from .organs import ellipsoid_paint
 from .patient import Patient
 
@@ -114,14 +114,10 @@ def _ribs(c: Canvas, name: str, zc: float, sy: float, f: float) -> None:
 
 def _tube_paint_bone(c: Canvas, pts, radius: float, label: int = 0, shell: float = 1.8,
                      marrow: float | None = None) -> bool | None:
-    g = c.g
-    radii = [radius] * len(pts)
-    xr, yr, zr = tube_bounds(pts, radii)
-    box = g.box(xr, yr, zr)
-    if box is None:
+    field = tube_field(c.g, pts, [radius] * len(pts))
+    if field is None:
         return None
-    X, Y, Z = g.coords(box)
-    sd = tube_distance(X, Y, Z, pts, radii)
+    box, sd = field
     _bone(c, box, sd, label, shell=shell, marrow=marrow, clip=c.depth[box] > 2.0)
     return True
 

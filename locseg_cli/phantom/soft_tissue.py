@@ -6,7 +6,7 @@ import numpy as np
 
 from .anatomy import LANDMARK_SCORES
 from .canvas import Canvas
-from .fields import Box, ellipsoid_r, smooth_field, tube_bounds, tube_distance
+from .fields import Box, ellipsoid_r, smooth_field, tube_field
 
 
 def paint_body(c: Canvas, rng: np.random.Generator) -> None:
@@ -118,13 +118,10 @@ def paint_muscles(c: Canvas) -> None:
 
 def tube_paint(c: Canvas, pts, radii, value: float, label: int = 0, clip: str = "body",
                 wall: float = 0.0, wall_value: float | None = None) -> tuple[Box, np.ndarray] | None:
-    g = c.g
-    xr, yr, zr = tube_bounds(pts, radii)
-    box = g.box(xr, yr, zr)
-    if box is None:
+    field = tube_field(c.g, pts, radii)
+    if field is None:
         return None
-    X, Y, Z = g.coords(box)
-    sd = tube_distance(X, Y, Z, pts, radii)
+    box, sd = field
     m = sd < 0
     if clip == "wall":
         m &= c.depth[box] >= c.wall_inner[box]
