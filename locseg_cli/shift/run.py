@@ -1,8 +1,9 @@
 """`locseg shift-eval`: Dice of a run's validation cases when the location signal is shifted.
 
 For each shift s (% of the signal's full range, 1.0) the location vectors are moved by s/100 through
-the one definition in `locseg_cli.location.apply_shift` (via `InferConfig.shift`), the validation
-cases are predicted in preprocessed space and scored against the preprocessed labels. Each shift is
+the one definition in `locseg_cli.location.apply_shift` (one predictor, the shift passed to each
+prediction), the validation cases are predicted in preprocessed space and scored against the
+preprocessed labels with the per-class Dice that validation uses. Each shift is
 one entry of the manifest with its own fingerprint, so a rerun with more shifts computes only the new
 ones.
 """
