@@ -78,7 +78,7 @@ class MonaiCrops:
         from monai.transforms import ClassesToIndicesd, RandCropByLabelClassesd
 
         from locseg_cli.location.vectors import volume_location_channels
-        from locseg_cli.sampling import load_preprocessed_case
+        from locseg_cli.preprocessing import load_preprocessed_case
 
         self.num_classes = len(manifest.extra["labels"])
         self.volumes = []

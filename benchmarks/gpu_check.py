@@ -1,13 +1,13 @@
 """GPU check: iterations/s and peak GPU memory of the paper's settings for baseline, CoordConv and LocBAM.
 
-Settings (paper §3; FACTS §4): large = 128^3 patches, batch 2; small = 32^3 patches, batch 128; both
+Settings (paper §3; nnU-Net v2's protocol): large = 128^3 patches, batch 2; small = 32^3 patches, batch 128; both
 with AMP (bf16 autocast, the trainer's default) on the paper's widths (BasicUNet 32,32,64,128,256,32,
 14 outputs as on BTCV). Each (model, setting) runs the trainer's step (DiceCE, SGD Nesterov, grad
 clip 12) on random tensors for a fixed number of iterations after a warm-up: it measures the
 model/optimiser/AMP step, not the data path (see bench_sampling.py for that).
 
 Usage (GPU):       python benchmarks/gpu_check.py --out bench-out/gpu_check.json
-Smoke run (CPU):   python benchmarks/gpu_check.py --out /tmp/g.json --device cpu --iterations 1 --warmup 0 --tiny
+Smoke run (CPU):   python benchmarks/gpu_check.py --out g.json --device cpu --iterations 1 --warmup 0 --tiny
 Exits with status 3 and one line on stderr when CUDA is requested but not available.
 """
 

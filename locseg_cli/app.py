@@ -14,6 +14,7 @@ import typer
 
 from . import __version__
 from .commands import REGISTERED
+from .registry import load_modules
 
 app = typer.Typer(name="locseg", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Location-aware 3D patch-based CT segmentation: synth, preprocess, train, infer, "
@@ -35,8 +36,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """
 
 
-for _name, _module in REGISTERED:
-    _mod = __import__(f"locseg_cli.commands.{_module}", fromlist=["register"])
+for (_name, _), _mod in zip(REGISTERED, load_modules([f"locseg_cli.commands.{m}" for _, m in REGISTERED])):
     _mod.register(app, _name)
 
 

@@ -21,10 +21,12 @@ from typing import Any, TypeVar
 import yaml
 
 from .errors import LocsegError
+from .registry import Registry
+from .stages import STAGE_CONFIG_MODULES
 
 PRESET_ROOT = Path(__file__).resolve().parent.parent / "presets"
 
-_STAGE_CONFIGS: dict[str, type] = {}
+STAGE_CONFIGS: Registry[type] = Registry("stage", STAGE_CONFIG_MODULES)
 
 C = TypeVar("C")
 
@@ -35,27 +37,14 @@ def stage_config(stage: str):
     def wrap(cls):
         cls = dataclasses.dataclass(cls)
         cls.STAGE = stage
-        _STAGE_CONFIGS[stage] = cls
-        return cls
+        return STAGE_CONFIGS.add(stage, cls)
 
     return wrap
 
 
-# Every package whose config module registers a stage; presets are checked against all of them.
-CONFIG_MODULES = ("phantom", "bpr", "preprocessing", "atlas", "training", "inference", "postprocessing",
-                  "evaluation", "shift", "reporting")
-
-
-def _register_all() -> None:
-    import importlib
-
-    for pkg in CONFIG_MODULES:
-        importlib.import_module(f"locseg_cli.{pkg}.config")
-
-
 def known_stages() -> dict[str, type]:
-    _register_all()
-    return dict(_STAGE_CONFIGS)
+    """Every stage's config class (presets are checked against all of them)."""
+    return STAGE_CONFIGS.entries()
 
 
 def find_preset(name_or_file: str | Path) -> Path:
@@ -79,7 +68,6 @@ def find_preset(name_or_file: str | Path) -> Path:
 
 def load_preset(name_or_file: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a preset and its includes into one mapping (later keys win, stage sections merge)."""
-    _register_all()
     path = find_preset(name_or_file).resolve()
     if path in _seen:
         raise LocsegError("preset includes itself", path)
@@ -102,31 +90,31 @@ def load_preset(name_or_file: str | Path, _seen: tuple[Path, ...] = ()) -> dict[
 
 def _merge(base: dict, new: dict) -> None:
     for k, v in new.items():
-        if k in _STAGE_CONFIGS and isinstance(v, dict) and isinstance(base.get(k), dict):
+        if k in STAGE_CONFIGS and isinstance(v, dict) and isinstance(base.get(k), dict):
             base[k].update(v)
         else:
             base[k] = v
 
 
 def _check_keys(preset: dict, path: Path) -> None:
-    _register_all()
-    all_fields = {f.name for cls in _STAGE_CONFIGS.values() for f in dataclasses.fields(cls)}
+    stages = STAGE_CONFIGS.entries()
+    all_fields = {f.name for cls in stages.values() for f in dataclasses.fields(cls)}
     for k, v in preset.items():
-        if k in _STAGE_CONFIGS:
+        if k in stages:
             if not isinstance(v, dict):
                 raise LocsegError(f"section '{k}' must be a mapping", path)
-            fields = {f.name for f in dataclasses.fields(_STAGE_CONFIGS[k])}
+            fields = {f.name for f in dataclasses.fields(stages[k])}
             for sk in v:
                 if sk not in fields:
                     raise LocsegError(f"unknown option '{sk}' in section '{k}'", path)
-        elif _STAGE_CONFIGS and k not in all_fields:
+        elif stages and k not in all_fields:
             raise LocsegError(f"unknown option '{k}'", path)
 
 
 def resolve_config(cls: type[C], preset: str | Path | None = None, overrides: dict[str, Any] | None = None,
                    base: dict[str, Any] | None = None) -> C:
     """Defaults <- `base` (e.g. a run's saved config) <- preset <- non-None command-line overrides."""
-    stage = cls.STAGE
+    stage = getattr(cls, "STAGE", cls.__name__)  # a plain config (ModelConfig) reads a stage's saved values
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     if base:

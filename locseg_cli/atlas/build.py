@@ -121,3 +121,27 @@ def choose_by_score(curve: dict[int, float]) -> int:
         return max(curve)
     best = max(finite.values())
     return max(r for r, s in finite.items() if s >= best - 1e-12)
+
+
+def class_score_ranges(cases: Iterable[tuple[np.ndarray, np.ndarray]],
+                       classes: Sequence[int]) -> dict[int, list[float] | None]:
+    """{class: [lowest, highest] score of an axial slice holding the class} over `cases`.
+
+    Each case is (label array with the axial axis first, score of each axial slice); slices with a
+    non-finite score are ignored. None for a class never seen.
+    """
+    lo = {int(c): np.inf for c in classes}
+    hi = {int(c): -np.inf for c in classes}
+    for labels, scores in cases:
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.shape != (labels.shape[0],):
+            raise ValueError(f"{scores.size} slice scores for {labels.shape[0]} axial slices")
+        present = {int(v) for v in np.unique(labels)}
+        for c in lo:
+            if c not in present:
+                continue
+            axial = (labels == c).reshape(labels.shape[0], -1).any(axis=1) & np.isfinite(scores)
+            if axial.any():
+                lo[c] = min(lo[c], float(scores[axial].min()))
+                hi[c] = max(hi[c], float(scores[axial].max()))
+    return {c: ([lo[c], hi[c]] if np.isfinite(lo[c]) else None) for c in lo}

@@ -15,11 +15,13 @@ from ..errors import LocsegError
 from ..io.atomic import write_json
 from ..io.manifest import Manifest, StageWriter, case_path, folder_fingerprint, read_manifest
 from ..io.nifti import load_volume
+from ..preprocessing.plan import PreprocessPlan
 from ..progress import NullProgress, Progress
 from .build import (
     atlas_shape,
     choose_by_coverage,
     choose_by_score,
+    class_score_ranges,
     coverage_curves,
     probability_atlas,
     raw_support,
@@ -31,12 +33,14 @@ from .store import ATLAS_JSON, ATLAS_NPZ, Atlas
 
 
 def _fold(m: Manifest, fold: int, pre: Path) -> tuple[list[str], list[str]]:
-    splits = (m.extra or {}).get("splits") or []
-    if fold >= len(splits):
-        raise LocsegError(f"--fold {fold}: this preprocessed dataset has {len(splits)} fold(s)", pre)
+    plan = PreprocessPlan.of(m, pre)
+    try:
+        fold_train, fold_val = plan.fold(fold)
+    except IndexError:
+        raise LocsegError(f"--fold {fold}: this preprocessed dataset has {len(plan.splits)} fold(s)", pre) from None
     labelled = {c for c, e in m.cases.items() if (e.get("files") or {}).get("label")}
-    train = [c for c in splits[fold]["train"] if c in labelled]
-    val = [c for c in splits[fold]["val"] if c in labelled]
+    train = [c for c in fold_train if c in labelled]
+    val = [c for c in fold_val if c in labelled]
     if not train:
         raise LocsegError(f"fold {fold} has no labelled training cases", pre)
     return train, val
@@ -96,7 +100,6 @@ def bpr_ranges(pre: Path, m: Manifest, cases: Sequence[str], classes: Sequence[i
     Scores come from `bpr` (a `locseg bpr` output) or, when the preprocessed axial location is
     itself a body position (--location bpr/truth), from that signal. (None, None) without either.
     """
-    from ..postprocessing.bpr_range import class_score_ranges
 
     location = (m.config or {}).get("location")
     if bpr is None and location not in ("bpr", "truth"):
@@ -140,7 +143,7 @@ def build_atlas(pre: str | Path, out: str | Path, config: AtlasConfig | None = N
     pre, out = Path(pre), Path(out)
     m = read_manifest(pre, "preprocess")
     train, val = _fold(m, config.fold, pre)
-    names = {int(k): str(v) for k, v in ((m.extra or {}).get("labels") or {}).items()}
+    names = {int(k): v for k, v in PreprocessPlan.of(m, pre).labels.items()}
     classes = sorted(c for c in names if c != 0)
     if not classes:
         raise LocsegError("the preprocessed dataset names no foreground labels", pre)

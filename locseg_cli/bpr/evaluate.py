@@ -15,9 +15,10 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from ..errors import LocsegError
-from ..io.manifest import read_manifest
+from ..io.atomic import read_json, write_json
+from ..io.bodypos import bodypos_path, read_bodypos
+from ..io.manifest import StageWriter, folder_fingerprint, read_manifest
 from ..progress import NullProgress, Progress
-from .landmarks import bodypos_path, read_bodypos
 from .records import STAGE, load_scores, location_scores, record_world_z
 
 
@@ -76,3 +77,20 @@ def evaluate_scores(scores_dir: str | Path, data: str | Path, progress: Progress
                                           "unprocessed": _metrics(np.concatenate(pooled["raw"]), t),
                                           "slices": int(len(t)), "cases": len(per_case) - len(failed),
                                           "failed": failed}}
+
+
+EVAL_JSON = "bpr_eval.json"
+
+
+def bpr_eval(scores_dir: str | Path, data: str | Path, out: str | Path, force: bool = False,
+             progress: Progress | None = None) -> dict[str, Any]:
+    """The `bpr eval` stage: `evaluate_scores` written to `out/bpr_eval.json`, recomputed only when its inputs
+    changed."""
+    inputs = {"scores": (Path(scores_dir), folder_fingerprint(scores_dir)), "data": (Path(data), folder_fingerprint(data))}
+    with StageWriter("bpr-eval", out, {}, inputs, force) as w:
+        if w.up_to_date and w.path(EVAL_JSON).is_file():
+            return read_json(w.path(EVAL_JSON))
+        summary = evaluate_scores(scores_dir, data, progress)
+        write_json(w.path(EVAL_JSON), summary)
+        w.finish({"summary": EVAL_JSON, "pooled": summary["pooled"]})
+    return summary

@@ -22,6 +22,7 @@ from ..errors import LocsegError
 from ..io.atomic import validate_case_id, write_json
 from ..io.manifest import StageWriter, file_fingerprint, folder_fingerprint
 from ..io.nifti import load_header, strip_nifti_suffix
+from ..io.stage_loop import CaseResult, pending_cases, run_cases
 from ..progress import NullProgress, Progress
 from .config import BprImportConfig
 from .records import RESERVED_IDS, STAGE, record_summary
@@ -134,25 +135,20 @@ def import_bpreg(bpreg_dir: str | Path, out: str | Path, cfg: BprImportConfig, d
             result["up_to_date"] = True
             result["cases"] = {k: v["meta"] for k, v in w.previous.cases.items()}
             return result
-        progress.start("bpr: importing", total=len(ids))
-        for cid, f in ids.items():
-            cfp = w.case_fingerprint([file_fingerprint(f), file_fingerprint(images[cid]) if cid in images else None])
-            if w.case_done(cid, cfp):
-                result["reused"] += 1
-            else:
-                record = read_bpreg_json(f)
-                if cid in images:
-                    record = attach_world_z(record, images[cid], cfg.order)
-                record["source"] = "bpreg"
-                record["case_id"] = cid
-                name = f"{cid}.json"
-                write_json(w.path(name), record)
-                meta = record_summary(record)
-                meta["world_z"] = "z_world_mm" in record
-                w.add_case(cid, {"scores": name}, meta, cfp)
-                result["imported"] += 1
-            result["cases"][cid] = w.manifest.cases[cid]["meta"]
-            progress.advance(1)
-        progress.stop()
+        def import_case(cid: str, f: Path) -> CaseResult:
+            record = read_bpreg_json(f)
+            if cid in images:
+                record = attach_world_z(record, images[cid], cfg.order)
+            record["source"] = "bpreg"
+            record["case_id"] = cid
+            write_json(w.path(f"{cid}.json"), record)
+            return CaseResult({"scores": f"{cid}.json"}, {**record_summary(record), "world_z": "z_world_mm" in record})
+
+        todo = pending_cases(w, progress, "bpr: importing", (
+            (cid, f, [file_fingerprint(f), file_fingerprint(images[cid]) if cid in images else None])
+            for cid, f in ids.items()))
+        run_cases(w, progress, todo, import_case)
+        result["imported"], result["reused"] = len(todo), len(ids) - len(todo)
+        result["cases"] = {cid: w.manifest.cases[cid]["meta"] for cid in ids}
         w.finish({"source": "bpreg import", "bpreg_dir": str(bpreg_dir.resolve())})
     return result

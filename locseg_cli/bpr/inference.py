@@ -9,11 +9,12 @@ from typing import Any
 import torch
 
 from ..config import config_dict
-from ..datasets import open_dataset
+from ..datasets import CaseRef, open_dataset
 from ..errors import LocsegError
 from ..io.atomic import write_json
 from ..io.manifest import StageWriter, file_fingerprint, folder_fingerprint, read_manifest
 from ..io.nifti import Volume, load_volume
+from ..io.stage_loop import CaseResult, pending_cases, run_cases
 from ..progress import NullProgress, Progress
 from .config import BprScoreConfig
 from .network import build_regressor
@@ -93,20 +94,17 @@ def score_dataset(model: str | Path, data: str | Path, out: str | Path, cfg: Bpr
             result["up_to_date"] = True
             result["cases"] = {k: v["meta"] for k, v in w.previous.cases.items()}
             return result
-        progress.start("bpr: scoring", total=len(ds.cases))
-        for case in ds.cases:
-            cfp = w.case_fingerprint([case.case_id, file_fingerprint(case.image)])
-            if w.case_done(case.case_id, cfp):
-                result["reused"] += 1
-            else:
-                record = reg.score_volume(load_volume(case.image), cfg, case.case_id)
-                name = f"{case.case_id}.json"
-                write_json(w.path(name), record)
-                w.add_case(case.case_id, {"scores": name}, record_summary(record), cfp)
-                result["scored"] += 1
-            result["cases"][case.case_id] = w.manifest.cases[case.case_id]["meta"]
-            progress.advance(1)
-        progress.stop()
+
+        def score_case(cid: str, case: CaseRef) -> CaseResult:
+            record = reg.score_volume(load_volume(case.image), cfg, cid)
+            write_json(w.path(f"{cid}.json"), record)
+            return CaseResult({"scores": f"{cid}.json"}, record_summary(record))
+
+        todo = pending_cases(w, progress, "bpr: scoring",
+                             ((c.case_id, c, [c.case_id, file_fingerprint(c.image)]) for c in ds.cases))
+        run_cases(w, progress, todo, score_case)
+        result["scored"], result["reused"] = len(todo), len(ds.cases) - len(todo)
+        result["cases"] = {c.case_id: w.manifest.cases[c.case_id]["meta"] for c in ds.cases}
         w.finish({"source": "locseg bpr score", "model": str(model.resolve())})
     return result
 

@@ -16,9 +16,10 @@ from typing import Any
 import yaml
 
 from ..errors import LocsegError
-from ..io.atomic import read_json, safe_join
+from ..io.bodypos import bodypos_path, read_bodypos
 
-# Landmark means on bpreg's public model scale (FACTS §3); pelvis_start and eyes_end define it.
+# Landmark means on bpreg's public model scale (MIC-DKFZ/BodyPartRegression); pelvis_start and eyes_end
+# define it.
 REFERENCE_SCORES: dict[str, float] = {
     "pelvis_start": 0.0, "femur_end": 13.6, "L5": 25.5, "pelvis_end": 28.8, "L3": 33.8, "kidney": 37.6,
     "L1": 41.5, "lung_start": 44.1, "Th12": 45.0, "liver_end": 54.5, "Th8": 56.9, "Th5": 66.0,
@@ -26,7 +27,7 @@ REFERENCE_SCORES: dict[str, float] = {
     "head_end": 107.8,
 }
 
-# Vertebrae bpreg's body-part rules name but FACTS does not list: linear interpolation between the
+# Vertebrae bpreg's body-part rules name but the table above does not list: linear interpolation between the
 # neighbouring listed vertebrae (an estimate, marked "interpolated" in every look-up table written).
 INTERPOLATED_SCORES: dict[str, float] = {
     "L4": 29.65, "L2": 37.65, "Th11": 47.98, "Th10": 50.95, "Th9": 53.93, "Th7": 59.93, "Th6": 62.97,
@@ -56,21 +57,6 @@ class Landmark:
     name: str
     raw_index: int
     score: float
-
-
-def bodypos_path(data_root: str | Path, case_id: str) -> Path:
-    return safe_join(data_root, "bodypos", f"{case_id}.json")
-
-
-def read_bodypos(data_root: str | Path, case_id: str) -> dict[str, Any] | None:
-    """The synthetic cohort's ground-truth body position of a case, or None when there is none."""
-    path = bodypos_path(data_root, case_id)
-    if not path.is_file():
-        return None
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise LocsegError("expected a JSON object", path)
-    return data
 
 
 def _landmark(name: str, value: Any, where: str | Path) -> Landmark:

@@ -170,7 +170,7 @@ ZRANGE_THRESHOLD_MM = 100.0
 
 
 def reference_lookup_table() -> dict[str, dict[str, Any]]:
-    """The reference landmark table on the 0..100 scale (FACTS §3, plus interpolated vertebrae)."""
+    """The reference landmark table on the 0..100 scale (bpreg's landmark means, plus interpolated vertebrae; see docs/bpr.md)."""
     table = {k: {"mean": v, "std": None, "source": "reference"} for k, v in REFERENCE_SCORES.items()}
     table.update({k: {"mean": v, "std": None, "source": "interpolated"} for k, v in INTERPOLATED_SCORES.items()})
     return table

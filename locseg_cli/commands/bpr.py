@@ -122,21 +122,11 @@ def evaluate(
     force: Force = False,
 ) -> None:
     """Compare scores with the synthetic cohort's ground-truth body position (MAE, Spearman rho)."""
-    from ..bpr.evaluate import evaluate_scores
+    from ..bpr.evaluate import bpr_eval
     from ..console import RichProgress
-    from ..io.atomic import write_json
-    from ..io.manifest import StageWriter, folder_fingerprint
 
-    with StageWriter("bpr-eval", out, {}, {"scores": (scores, folder_fingerprint(scores)),
-                                          "data": (data, folder_fingerprint(data))}, force) as w:
-        if w.up_to_date and w.path("bpr_eval.json").is_file():
-            from ..io.atomic import read_json
-            summary = read_json(w.path("bpr_eval.json"))
-        else:
-            with RichProgress() as progress:
-                summary = evaluate_scores(scores, data, progress)
-            write_json(w.path("bpr_eval.json"), summary)
-            w.finish({"summary": "bpr_eval.json", "pooled": summary["pooled"]})
+    with RichProgress() as progress:
+        summary = bpr_eval(scores, data, out, force=force, progress=progress)
     _print_eval(summary)
 
 

@@ -18,8 +18,8 @@ def train_command(pre: o.Pre, out: o.Out, preset: o.Preset = None, model: o.Mode
     """
     from ..config import resolve_config
     from ..console import RichProgress, console
+    from ..runtime.device import dist_info
     from ..training import train
-    from ..training.distributed import dist_info
 
     cfg = resolve_config(TrainConfig, preset, {**overrides, "model": model, "workers": workers, "seed": seed,
                                                "device": device})

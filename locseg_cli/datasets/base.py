@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import LocsegError
 from ..io.atomic import validate_case_id
+from ..registry import Registry
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class Dataset:
 
 Reader = Callable[[Path], Dataset]
 Detector = Callable[[Path], bool]
-_READERS: dict[str, tuple[Detector, Reader]] = {}
+# the built-in layouts register in `layouts.py` (named, not imported: it imports this module)
+READERS: Registry[tuple[Detector, Reader]] = Registry("dataset layout", ("locseg_cli.datasets.layouts",))
 
 
 def register_reader(layout: str, detect: Detector):
@@ -59,36 +61,35 @@ def register_reader(layout: str, detect: Detector):
     """
 
     def wrap(reader: Reader) -> Reader:
-        _READERS[layout] = (detect, reader)
+        READERS.add(layout, (detect, reader))
         return reader
 
     return wrap
 
 
 def layouts() -> list[str]:
-    _load_builtin()
-    return list(_READERS)
+    return READERS.names()
 
 
 def detect_layout(root: str | Path) -> str:
-    _load_builtin()
     root = Path(root)
-    for name, (detect, _) in _READERS.items():
+    readers = READERS.entries()
+    for name, (detect, _) in readers.items():
         if detect(root):
             return name
-    raise LocsegError(f"no known dataset layout here (known: {', '.join(_READERS)})", root)
+    raise LocsegError(f"no known dataset layout here (known: {', '.join(readers)})", root)
 
 
 def open_dataset(root: str | Path, layout: str | None = None) -> Dataset:
     """Read a raw dataset; `layout` None means auto-detect."""
-    _load_builtin()
     root = Path(root)
     if not root.is_dir():
         raise LocsegError("not a folder", root)
     layout = layout or detect_layout(root)
-    if layout not in _READERS:
-        raise LocsegError(f"unknown dataset layout {layout!r} (known: {', '.join(_READERS)})")
-    ds = _READERS[layout][1](root)
+    entry = READERS.get(layout)
+    if entry is None:
+        raise LocsegError(f"unknown dataset layout {layout!r} (known: {', '.join(READERS.names())})")
+    ds = entry[1](root)
     seen: set[str] = set()
     for c in ds.cases:
         validate_case_id(c.case_id, c.image)
@@ -99,6 +100,3 @@ def open_dataset(root: str | Path, layout: str | None = None) -> Dataset:
         raise LocsegError(f"no cases found ({layout} layout)", root)
     return ds
 
-
-def _load_builtin() -> None:
-    from . import layouts as _  # noqa: F401  (registers the built-in readers)

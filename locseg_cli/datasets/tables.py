@@ -1,6 +1,6 @@
 """What the public datasets' files do not say themselves: label tables, regions, known bad cases.
 
-Sources: /work/shared/reference/FACTS.md §6 and the paper's public code (compai-lab/2026-ISBI-hooft,
+Sources: the datasets' own documentation and the paper's public code (compai-lab/2026-ISBI-hooft,
 BasicUNet/kits_*_cleaned_files.py). Readers use these tables; presets/datasets/*.yaml repeat the
 exclusions so a user sees (and can change) them.
 """

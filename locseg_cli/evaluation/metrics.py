@@ -41,6 +41,21 @@ def overlap_counts(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     return {"Dice": dice, "IoU": iou, "TP": tp, "FP": fp, "FN": fn, "TN": tn, "n_pred": n_pred, "n_ref": n_ref}
 
 
+def class_overlaps(pred: np.ndarray, ref: np.ndarray, labels: Mapping[str, str]) -> dict[str, dict[str, float]]:
+    """`overlap_counts` of each foreground class (label value -> name; "0" is background), by name."""
+    return {name: overlap_counts(pred == int(k), ref == int(k)) for k, name in labels.items() if k != "0"}
+
+
+def dice_summary(per_case: Sequence[Mapping[str, Mapping[str, float]]], labels: Mapping[str, str]) -> dict[str, Any]:
+    """Per-class Dice averaged over cases and their mean (nnU-Net: a case with the class in neither
+    prediction nor reference, Dice nan, is skipped). Validation and shift-eval both score this way."""
+    names = [name for k, name in labels.items() if k != "0"]
+    per_class = {name: [c[name]["Dice"] for c in per_case if not math.isnan(c[name]["Dice"])] for name in names}
+    dice = {name: float(np.mean(v)) if v else math.nan for name, v in per_class.items()}
+    finite = [v for v in dice.values() if not math.isnan(v)]
+    return {"dice": dice, "mean_dice": float(np.mean(finite)) if finite else math.nan}
+
+
 def _union_box(a: np.ndarray, b: np.ndarray) -> tuple[slice, ...]:
     """Bounding box of a | b widened by one voxel, so edges and distances are those of the full image."""
     both = a | b

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from ..config import config_dict
 from ..errors import LocsegError
 from ..io.atomic import read_json, write_json
 from ..io.manifest import StageWriter, file_fingerprint, folder_fingerprint
+from ..io.stage_loop import CaseResult, pending_cases, run_cases
 from ..progress import NullProgress, Progress
 from .config import EvaluateConfig
 from .metrics import case_metrics
@@ -80,13 +81,16 @@ def summarize(per_case: list[dict[str, Any]], keys: Sequence[str], foreground: S
     return {"foreground_mean": foreground_mean, "mean": mean, "class_groups": groups, "metric_per_case": per_case}
 
 
-def _evaluate_case(pred_path: Path, ref_path: Path, keys: dict[str, list[int]],
-                   config: EvaluateConfig) -> tuple[dict[str, Any], list[float]]:
+def _evaluate_case(case_id: str, job: tuple[Path, Path, dict[str, list[int]], EvaluateConfig, list[str]]) -> CaseResult:
+    """Worker: the metrics of one prediction against its reference."""
+    pred_path, ref_path, keys, config, foreground = job
     pred = load_labels(pred_path)
     ref = load_labels(ref_path)
     check_same_grid(pred, ref, pred_path, ref_path)
     metrics = case_metrics(pred.array, ref.array, keys, ref.spacing, config)
-    return metrics, [float(s) for s in ref.spacing]
+    meta = {"prediction_file": str(pred_path), "reference_file": str(ref_path),
+            "spacing": [float(s) for s in ref.spacing], "metrics": metrics}
+    return CaseResult({}, meta, {"Dice": _nanmean([metrics[k]["Dice"] for k in foreground])})
 
 
 def evaluate(pred_dir: str | Path, ref_dir: str | Path, out: str | Path, config: EvaluateConfig | None = None,
@@ -111,30 +115,15 @@ def evaluate(pred_dir: str | Path, ref_dir: str | Path, out: str | Path, config:
         if w.up_to_date and summary_path.is_file():
             progress.log(f"up to date: {summary_path}")
             return read_json(summary_path)
-        todo: dict[str, str] = {}
-        for cid in cases:
-            cfp = w.case_fingerprint([file_fingerprint(preds.files[cid]), file_fingerprint(refs.files[cid]), keys])
-            if not w.case_done(cid, cfp):
-                todo[cid] = cfp
-        progress.start("evaluate", total=len(cases))
-        progress.advance(len(cases) - len(todo))
-
-        def record(cid: str, metrics: dict[str, Any], spacing: list[float]) -> None:
-            meta = {"prediction_file": str(preds.files[cid]), "reference_file": str(refs.files[cid]),
-                    "spacing": spacing, "metrics": metrics}
-            w.add_case(cid, {}, meta, todo[cid])
-            progress.advance(1, Dice=_nanmean([metrics[k]["Dice"] for k in foreground]))
-
+        jobs = ((cid, (preds.files[cid], refs.files[cid], keys, config, foreground),
+                 [file_fingerprint(preds.files[cid]), file_fingerprint(refs.files[cid]), keys]) for cid in cases)
+        todo = pending_cases(w, progress, "evaluate", jobs)
         if config.workers > 1 and len(todo) > 1:
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(min(config.workers, len(todo)), mp_context=ctx) as pool:
-                futures = {pool.submit(_evaluate_case, preds.files[c], refs.files[c], keys, config): c for c in todo}
-                for fut in as_completed(futures):
-                    record(futures[fut], *fut.result())
+                run_cases(w, progress, todo, _evaluate_case, pool)
         else:
-            for cid in todo:
-                record(cid, *_evaluate_case(preds.files[cid], refs.files[cid], keys, config))
-        progress.stop()
+            run_cases(w, progress, todo, _evaluate_case)
 
         per_case = []
         for cid in cases:

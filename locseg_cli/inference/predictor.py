@@ -13,22 +13,27 @@ from ..config import resolve_config
 from ..errors import LocsegError
 from ..io.manifest import Manifest, read_manifest
 from ..location import apply_shift
-from ..models import build_model
-from ..preprocessing import PreprocessConfig
-from ..training.checkpoint import CHECKPOINT_DIR, load_checkpoint
-from ..training.config import TrainConfig
+from ..models import ModelConfig, build_model
+from ..preprocessing.plan import PreprocessPlan
+from ..runtime.checkpoint import CHECKPOINT_DIR, load_checkpoint
+from ..runtime.device import DistInfo, resolve_device
 from .config import InferConfig
 from .sliding_window import predict_volume, softmax_
 
 
 @dataclass
 class RunPredictor:
-    """Loads a `train` output and predicts class probabilities for preprocessed volumes."""
+    """Loads a `train` output and predicts class probabilities for preprocessed volumes.
+
+    It reads the run's model options and patch size from the run's config, not through training's
+    config class: inference sits below training (see docs/architecture.md).
+    """
 
     run: Path
     manifest: Manifest
-    train_cfg: TrainConfig
-    preprocess_cfg: PreprocessConfig
+    model_cfg: ModelConfig
+    patch_size: tuple[int, int, int]
+    plan: PreprocessPlan
     model: torch.nn.Module
     device: torch.device
     cfg: InferConfig
@@ -37,14 +42,13 @@ class RunPredictor:
     def load(cls, run: str | Path, cfg: InferConfig) -> RunPredictor:
         run = Path(run)
         man = read_manifest(run, "train")
-        train_cfg = resolve_config(TrainConfig, base=man.config)
-        pcfg = resolve_config(PreprocessConfig, base=man.extra["preprocess"]["config"])
-        from ..training.distributed import DistInfo, resolve_device
-
+        model_cfg = resolve_config(ModelConfig, base=man.config)
+        patch_size = tuple(int(p) for p in man.config["patch_size"])
+        plan = PreprocessPlan.of(man, run)
         device = resolve_device(cfg.device, DistInfo())
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        model = build_model(train_cfg)
+        model = build_model(model_cfg)
         ckpt_path = run / CHECKPOINT_DIR / f"{cfg.checkpoint}.pt"
         ckpt = load_checkpoint(ckpt_path, map_location="cpu")
         weights = ckpt.get("model") if isinstance(ckpt, dict) else None
@@ -53,21 +57,25 @@ class RunPredictor:
         try:
             model.load_state_dict(weights)
         except RuntimeError:
-            raise LocsegError(f"weights of another model: they do not fit this run's model {train_cfg.model!r} "
+            raise LocsegError(f"weights of another model: they do not fit this run's model {model_cfg.model!r} "
                               f"({_mismatch(model.state_dict(), weights)})", ckpt_path) from None
         model.to(device).eval()
-        return cls(run, man, train_cfg, pcfg, model, device, cfg)
+        return cls(run, man, model_cfg, patch_size, plan, model, device, cfg)
 
     @property
     def labels(self) -> dict[str, str]:
         return self.manifest.extra["labels"]
 
-    def logits(self, image: np.ndarray, location: list[np.ndarray], pad_value: float) -> torch.Tensor:
+    def logits(self, image: np.ndarray, location: list[np.ndarray], pad_value: float,
+               shift: float | None = None) -> torch.Tensor:
         """(C, z, y, x) logits on CPU, averaged over the configured mirrorings (as nnU-Net averages them).
 
-        An inference tensor (`torch.inference_mode`): change it in place only inside that mode.
+        `shift` (% of the location range, along `cfg.shift_axes`) replaces `cfg.shift` for this call,
+        so shift-eval runs every shift with one predictor. An inference tensor (`torch.inference_mode`):
+        change it in place only inside that mode.
         """
-        location = apply_shift(location, self.cfg.shift, self.cfg.shift_axes) if self.cfg.shift else location
+        shift = self.cfg.shift if shift is None else shift
+        location = apply_shift(location, shift, self.cfg.shift_axes) if shift else location
         combos = [c for r in range(len(self.cfg.mirror_axes) + 1)
                   for c in itertools.combinations(self.cfg.mirror_axes, r)]
         total = None
@@ -76,7 +84,7 @@ class RunPredictor:
                 img = np.flip(image, axes).copy() if axes else image
                 # the location follows its voxel: a mirrored axis gets its location vector reversed
                 loc = [v[::-1].copy() if a in axes else v for a, v in enumerate(location)]
-                out = predict_volume(self.model, img, loc, self.train_cfg.patch_size, overlap=self.cfg.overlap,
+                out = predict_volume(self.model, img, loc, self.patch_size, overlap=self.cfg.overlap,
                                      sw_batch_size=self.cfg.sw_batch_size, device=self.device, pad_value=pad_value,
                                      amp=self.cfg.amp)
                 if total is None:
@@ -89,9 +97,10 @@ class RunPredictor:
                 total /= len(combos)
         return total
 
-    def probabilities(self, image: np.ndarray, location: list[np.ndarray], pad_value: float) -> torch.Tensor:
+    def probabilities(self, image: np.ndarray, location: list[np.ndarray], pad_value: float,
+                      shift: float | None = None) -> torch.Tensor:
         """(C, z, y, x) class probabilities on CPU: the softmax of `logits`, computed in place."""
-        return softmax_(self.logits(image, location, pad_value))
+        return softmax_(self.logits(image, location, pad_value, shift))
 
 
 def _mismatch(expected: dict, found: dict) -> str:

@@ -6,15 +6,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import config_dict, resolve_config
+from ..config import config_dict
 from ..datasets import CaseRef, Dataset, open_dataset
 from ..errors import LocsegError
 from ..io.atomic import atomic_path
 from ..io.manifest import Manifest, StageWriter, file_fingerprint, folder_fingerprint, read_manifest
 from ..io.nifti import load_header, load_volume, save_volume, voxel_sizes
 from ..io.space import ensure_free_space
-from ..preprocessing import CaseGeometry, PreprocessConfig, prepare_case
+from ..io.stage_loop import CaseResult, pending_cases, run_cases
+from ..preprocessing import CaseGeometry, prepare_case
 from ..preprocessing.pipeline import axial_source
+from ..preprocessing.plan import PreprocessPlan
+from ..preprocessing.store import load_preprocessed_case
 from ..progress import NullProgress, Progress
 from .config import InferConfig
 
@@ -30,13 +33,13 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
     if (data is None) == (pre is None):
         raise LocsegError("give exactly one of --data (raw images) or --pre (a preprocessed dataset)")
     run_manifest = read_manifest(run, "train")  # cheap: the model loads only if there is work to do
-    pcfg = resolve_config(PreprocessConfig, base=run_manifest.extra["preprocess"]["config"])
+    plan = PreprocessPlan.of(run_manifest, run)
     inputs = {"run": (Path(run), run_manifest.fingerprint)}
     if data is not None:
-        ds = open_dataset(data, pcfg.dataset if pcfg.dataset and pcfg.dataset != "images" else None)
+        ds = open_dataset(data, plan.dataset_layout)
         items = {c.case_id: c for c in ds.cases}
         inputs["data"] = (Path(data), folder_fingerprint(data))
-        if pcfg.location == "bpr":
+        if plan.location == "bpr":
             if bpr is None:
                 raise LocsegError("this run uses BPR location: give --bpr DIR (`locseg bpr score` of these images)")
             inputs["bpr"] = (Path(bpr), folder_fingerprint(bpr))
@@ -60,7 +63,6 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
     if data is not None:  # every image readable before the first prediction: a bad one stops nothing half-done
         _check_images(ds, list(items.values()), progress)
     # torch and the model load only now, once there is work to do (an up-to-date rerun never imports torch)
-    from ..sampling import load_preprocessed_case
     from .predictor import RunPredictor
     from .sliding_window import softmax_
 
@@ -72,18 +74,12 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
     with StageWriter("infer", out, config, inputs, force) as w:
         if w.up_to_date:
             return w.keep_previous(), False
-        progress.start("infer", len(items))
-        for cid, item in items.items():
-            key = [file_fingerprint(item.image)] if data is not None else item["fingerprint"]
-            cfp = w.case_fingerprint([cid, key])
-            if w.case_done(cid, cfp):
-                progress.advance()
-                continue
+
+        def predict_case(cid: str, item) -> CaseResult:
             if data is not None:
                 image = load_volume(item.image)
-                prep = prepare_case(image, None, pcfg, tuple(predictor.manifest.extra["preprocess"]["extra"]["spacing"]),
-                                    predictor.manifest.extra["preprocess"]["extra"].get("intensity"),
-                                    axial_source(pcfg, Path(data), Path(bpr) if bpr else None, cid))
+                prep = prepare_case(image, None, plan.config, plan.spacing, plan.intensity,
+                                    axial_source(plan.config, Path(data), Path(bpr) if bpr else None, cid))
                 volume, location, geometry = prep.image, prep.location, prep.geometry
                 pad, header = float(prep.image.min()), image.header
                 del image, prep  # the raw voxels (float32) are not needed past preprocessing
@@ -102,13 +98,14 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
                 files["probabilities"] = f"probabilities/{cid}.npz"
                 with atomic_path(w.path("probabilities", f"{cid}.npz")) as tmp, open(tmp, "wb") as f:
                     np.savez_compressed(f, probabilities=softmax_(logits).numpy().astype(np.float16))
-            meta = {"spacing": list(voxel_sizes(geometry.affine)),
-                    "geometry": geometry.to_meta(), "shape": list(geometry.raw_shape)}
-            w.add_case(cid, files, meta, cfp)
-            progress.advance()
-        progress.stop()
-        extra = {"labels": predictor.labels, "model": predictor.train_cfg.model,
-                 "preprocess": predictor.manifest.extra["preprocess"]["config"]}
+            return CaseResult(files, {"spacing": list(voxel_sizes(geometry.affine)),
+                                      "geometry": geometry.to_meta(), "shape": list(geometry.raw_shape)})
+
+        keys = ((cid, item, [cid, [file_fingerprint(item.image)] if data is not None else item["fingerprint"]])
+                for cid, item in items.items())
+        run_cases(w, progress, pending_cases(w, progress, "infer", keys), predict_case)
+        extra = {"labels": predictor.labels, "model": predictor.model_cfg.model,
+                 "preprocess": plan.config_json}
         return w.finish(extra), True
 
 

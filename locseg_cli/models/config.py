@@ -20,7 +20,7 @@ MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 
 @dataclasses.dataclass
 class ModelConfig:
-    """Model options. Defaults are the paper's (FACTS §1): BasicUNet widths and HANet's gate settings."""
+    """Model options. Defaults are the paper's public code's: BasicUNet widths and HANet's gate settings."""
 
     model: str = "baseline"
     in_channels: int = 1

@@ -15,16 +15,13 @@ every path with `naive_gated_concat` followed by the 1x1x1 convolution.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layout import is_channels_last
-
-if TYPE_CHECKING:
-    from .locbam import AxisGate
 
 _CL = torch.channels_last_3d
 
@@ -36,7 +33,7 @@ _CPU_SLAB_ELEMENTS = 1 << 17
 _GPU_SLAB_ELEMENTS = 1 << 24
 
 
-def stacked_gates(gates: nn.ModuleList | list[AxisGate], pooled: Tensor, position: Tensor) -> Tensor:
+def stacked_gates(gates: Sequence[nn.Module], pooled: Tensor, position: Tensor) -> Tensor:
     """Gates of equal length evaluated together: `pooled` (G, B, C, L), `position` (G, B, 1, L) -> (G, B, C, L).
 
     The same computation as `gates[a](pooled[a], position[a])` for each a (each gate its own

@@ -1,4 +1,4 @@
-"""The paper's three models (FACTS §1-2), registered by name."""
+"""The paper's three models (LocBAM paper §2; see docs/models.md), registered by name."""
 
 from __future__ import annotations
 

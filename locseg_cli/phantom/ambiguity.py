@@ -4,7 +4,7 @@ For patches of the size a model sees, centred on structures that only their posi
 apart, compare the patches' CT content (Pearson correlation of HU clipped to [-200, 300]):
 - right kidney vs left kidney translated (what a CNN compares) and vs left kidney mirrored:
   if "mirrored" is much higher than "translated", the surroundings are mirror images and a CNN can
-  read the side from them (FACTS §8); if they are about equal, the patch carries no side cue;
+  read the side from them (see docs/phantom.md, "The location question"); if they are about equal, the patch carries no side cue;
 - adjacent lumbar levels (L2-L3, L3-L4) vs the same level in another patient: if adjacent levels
   look as alike as the same level does across patients, the patch does not tell the level.
 """
@@ -19,7 +19,8 @@ from scipy import ndimage
 
 from .anatomy import LABEL_OF
 from .config import SynthConfig
-from .generate import SynthCase, generate_case
+from .generate import generate_case
+from .storage import SynthCase
 
 
 def resample_canonical(case: SynthCase, spacing_zyx: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

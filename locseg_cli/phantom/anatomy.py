@@ -1,4 +1,4 @@
-"""The phantom's label table and its body-position scale (FACTS §3: BPR landmark means).
+"""The phantom's label table and its body-position scale (bpreg's landmark means; see docs/phantom.md).
 
 Everything is placed on the Body Part Regression scale first (0 = start of the pelvis, 100 = end of
 the eyes) and converted to millimetres per patient (about 8.47 mm per score unit, times the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-MM_PER_SCORE = 1.0 / 0.118  # FACTS §3: expected slope 0.118 score units per mm
+MM_PER_SCORE = 1.0 / 0.118  # bpreg's expected slope: 0.118 score units per mm
 
 # Label table: a BTCV-like organ set (BTCV numbering, without the portal/splenic vein) plus bladder
 # and the five lumbar vertebrae, each its own class.
@@ -46,7 +46,7 @@ CLASS_GROUPS: dict[str, tuple[int, ...]] = {
     "other": tuple(v for v, n in LABELS.items() if v and n not in LOCATION_AMBIGUOUS),
 }
 
-# BPR landmark means (FACTS §3).
+# BPR landmark means (bpreg's public model; see docs/phantom.md).
 LANDMARK_SCORES: dict[str, float] = {
     "pelvis_start": 0.0, "femur_end": 13.6, "L5": 25.5, "pelvis_end": 28.8, "L3": 33.8, "kidney": 37.6,
     "L1": 41.5, "lung_start": 44.1, "Th12": 45.0, "liver_end": 54.5, "Th8": 56.9, "Th5": 66.0,

@@ -110,3 +110,14 @@ def tube_bounds(points: Sequence[Sequence[float]], radii: Sequence[float]):
     r = float(max(radii))
     lo, hi = pts.min(axis=0) - r, pts.max(axis=0) + r
     return (lo[0], hi[0]), (lo[1], hi[1]), (lo[2], hi[2])
+
+
+def tube_field(grid: Grid, points: Sequence[Sequence[float]], radii: Sequence[float]) -> tuple[Box, np.ndarray] | None:
+    """The grid box around a tube and the signed distance to its surface in it (None: off the grid)."""
+    xr, yr, zr = tube_bounds(points, radii)
+    box = grid.box(xr, yr, zr)
+    if box is None:
+        return None
+    X, Y, Z = grid.coords(box)
+    return box, tube_distance(X, Y, Z, points, radii)
+

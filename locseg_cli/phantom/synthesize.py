@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,15 @@ import numpy as np
 
 from ..config import config_dict
 from ..errors import LocsegError
-from ..io.atomic import read_json, safe_join, write_json
+from ..io.atomic import read_json, safe_join
+from ..io.bodypos import BODYPOS_DIR, write_bodypos
 from ..io.manifest import MANIFEST, Manifest, StageWriter, case_path, fingerprint
 from ..io.nifti import load_header, load_volume
+from ..io.stage_loop import CaseResult, PendingCase, pending_cases, run_cases
 from ..progress import Progress
 from .anatomy import CLASS_GROUPS, LABELS, LANDMARK_SCORES
 from .config import SynthConfig
 
-BODYPOS_DIR = "bodypos"
 MONTAGE = "montage.png"
 # Options that change no case's content: left out of the per-case fingerprint, so changing them
 # (or adding cases) regenerates nothing that exists.
@@ -42,7 +43,8 @@ def make_case(config: SynthConfig, index: int, out: str) -> tuple[str, dict[str,
     Runs in a worker process. The body position is read back from the written image's affine, so it
     matches the file whatever reorientation the layout applied (KiTS23 stores axial-first)."""
     from ..datasets.writers import DatasetWriter
-    from .generate import bodypos_from_affine, generate_case
+    from .generate import generate_case
+    from .storage import bodypos_from_affine
 
     case = generate_case(index, config)
     writer = DatasetWriter(out, LABELS, layout=config.layout, name=config.name, class_groups=CLASS_GROUPS)
@@ -54,8 +56,7 @@ def make_case(config: SynthConfig, index: int, out: str) -> tuple[str, dict[str,
                                   case.meta["z_marks"])
     bodypos["case_id"] = case.case_id
     bodypos["fov"] = case.meta["fov"]
-    rel = f"{BODYPOS_DIR}/{case.case_id}.json"
-    write_json(safe_join(out, BODYPOS_DIR, f"{case.case_id}.json"), bodypos)
+    rel = write_bodypos(out, case.case_id, bodypos)
     from nibabel import orientations as nio
 
     scores = bodypos["scores"]
@@ -105,18 +106,10 @@ def synthesize(config: SynthConfig, out: str | Path, progress: Progress | None =
             progress.log(f"up to date: {out}")
             return w.keep_previous()
         ids = config.case_ids
-        todo: list[tuple[int, str, str]] = []
-        fps = {}
-        for i, cid in enumerate(ids):
-            fps[cid] = case_fingerprint(config, i)
-            if not w.case_done(cid, fps[cid]):
-                todo.append((i, cid, fps[cid]))
-        progress.start("synth", total=len(ids))
-        progress.advance(len(ids) - len(todo))
-        for cid, files, meta in _run(config, todo, out, progress):
-            w.add_case(cid, files, meta, fps[cid])
-            progress.advance(1, case=cid)
-        progress.stop()
+        # a case's fingerprint is its own generation settings (`case_fingerprint`), not the whole config
+        todo = pending_cases(w, progress, "synth", ((cid, (config, i, str(out)), case_fingerprint(config, i))
+                                                    for i, cid in enumerate(ids)), fingerprint=str)
+        _run(w, progress, config, todo)
         _remove_stale(out, previous_files, w.manifest.cases)
         from ..datasets.writers import DatasetWriter
 
@@ -143,7 +136,8 @@ def largest_case_voxels(config: SynthConfig) -> int:
     """An upper bound of a case's raw voxel count under `config` (for sizing the worker pool)."""
     from .anatomy import MM_PER_SCORE
     from .config import parse_spacing
-    from .generate import CT_MATRIX, VARYING_FOV
+    from .patient import VARYING_FOV
+    from .scanner import CT_MATRIX
 
     spacing = parse_spacing(config.spacing)
     if isinstance(spacing[0], tuple):
@@ -170,22 +164,24 @@ def worker_count(config: SynthConfig, n_todo: int) -> int:
     return max(1, min(want, int(0.8 * free // max(per_case, 1))))
 
 
-def _run(config: SynthConfig, todo: list[tuple[int, str, str]], out: Path, progress: Progress):
-    if not todo:
-        return
-    workers = worker_count(config, len(todo))
-    if workers < min(config.workers, len(todo)):
+def _make_case(case_id: str, job: tuple[SynthConfig, int, str]) -> CaseResult:
+    """Worker: `make_case` as the stage loop records it."""
+    cid, files, meta = make_case(*job)
+    return CaseResult(files, meta, {"case": cid})
+
+
+def _run(w: StageWriter, progress: Progress, config: SynthConfig, todo: list[PendingCase]) -> None:
+    """Generate the pending cases, in as many worker processes as memory allows."""
+    workers = worker_count(config, len(todo)) if todo else 1
+    if todo and workers < min(config.workers, len(todo)):
         progress.log(f"using {workers} worker(s) instead of {config.workers}: a case may need "
                      f"{largest_case_voxels(config) * BYTES_PER_VOXEL / 2**30:.1f} GiB")
     if workers <= 1:
-        for i, _, _ in todo:
-            yield make_case(config, i, str(out))
+        run_cases(w, progress, todo, _make_case)
         return
     ctx = mp.get_context("spawn")  # the parent may hold threads (progress bars): never fork them
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(make_case, config, i, str(out)) for i, _, _ in todo]
-        for fut in as_completed(futures):
-            yield fut.result()
+        run_cases(w, progress, todo, _make_case, pool)
 
 
 def _remove_stale(out: Path, previous: dict[str, set[str]], current: dict[str, dict]) -> None:

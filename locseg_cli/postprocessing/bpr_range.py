@@ -1,40 +1,16 @@
 """Body-position range filtering (beyond the paper): for scans with varying fields of view, a class
 is removed at slices whose body-part-regression score lies outside the range where that class
-occurred in training, widened by a margin.
+occurred in training (`atlas.build.class_score_ranges`), widened by a margin.
 
 Scores are on bpreg's 0..100 scale; the location signal stores (score - 50) / 100.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-
-def class_score_ranges(cases: Iterable[tuple[np.ndarray, np.ndarray]],
-                       classes: Sequence[int]) -> dict[int, list[float] | None]:
-    """{class: [lowest, highest] score of an axial slice holding the class} over `cases`.
-
-    Each case is (label array with the axial axis first, score of each axial slice); slices with a
-    non-finite score are ignored. None for a class never seen.
-    """
-    lo = {int(c): np.inf for c in classes}
-    hi = {int(c): -np.inf for c in classes}
-    for labels, scores in cases:
-        scores = np.asarray(scores, dtype=np.float64)
-        if scores.shape != (labels.shape[0],):
-            raise ValueError(f"{scores.size} slice scores for {labels.shape[0]} axial slices")
-        present = {int(v) for v in np.unique(labels)}
-        for c in lo:
-            if c not in present:
-                continue
-            axial = (labels == c).reshape(labels.shape[0], -1).any(axis=1) & np.isfinite(scores)
-            if axial.any():
-                lo[c] = min(lo[c], float(scores[axial].min()))
-                hi[c] = max(hi[c], float(scores[axial].max()))
-    return {c: ([lo[c], hi[c]] if np.isfinite(lo[c]) else None) for c in lo}
 
 
 def voxel_world_z(affine: np.ndarray, shape: Sequence[int]) -> np.ndarray:

@@ -11,6 +11,7 @@ from ..config import config_dict
 from ..errors import LocsegError
 from ..io.manifest import Manifest, StageWriter, file_fingerprint, folder_fingerprint, read_manifest
 from ..io.nifti import load_volume, save_volume
+from ..io.stage_loop import CaseResult, pending_cases, run_cases
 from ..progress import NullProgress, Progress
 from .components import largest_component, mask_outside
 from .config import PostprocessConfig
@@ -86,14 +87,8 @@ def postprocess(pred: str | Path, out: str | Path, config: PostprocessConfig | N
     with StageWriter("postprocess", out, cfg, inputs, force) as w:
         if w.up_to_date:
             return w.keep_previous(), False
-        progress.start("postprocess", total=len(src.cases))
-        for cid, entry in src.cases.items():
-            src_file = pred / entry["files"]["prediction"]
-            cfp = w.case_fingerprint([cid, file_fingerprint(src_file), {k: v[1] for k, v in inputs.items()}])
-            if w.case_done(cid, cfp):
-                progress.advance()
-                continue
-            vol = load_volume(src_file, dtype=None)
+        def filter_case(cid: str, entry: dict[str, Any]) -> CaseResult:
+            vol = load_volume(pred / entry["files"]["prediction"], dtype=None)
             labels = np.asarray(vol.array).astype(np.uint8, copy=False)
             classes = config.classes if config.classes is not None else \
                 [int(v) for v in np.unique(labels) if v != 0]
@@ -118,9 +113,11 @@ def postprocess(pred: str | Path, out: str | Path, config: PostprocessConfig | N
             files = {"prediction": f"{cid}.nii.gz"}
             save_volume(w.path(files["prediction"]), labels, vol.affine, header=vol.header, dtype=np.uint8)
             meta["postprocess"] = {"methods": methods, "removed_voxels": removed}
-            w.add_case(cid, files, meta, cfp)
-            total = sum(n for per in removed.values() for n in per.values())
-            progress.advance(1, removed=total)
-        progress.stop()
+            return CaseResult(files, meta, {"removed": sum(n for per in removed.values() for n in per.values())})
+
+        input_fps = {k: v[1] for k, v in inputs.items()}
+        keys = ((cid, entry, [cid, file_fingerprint(pred / entry["files"]["prediction"]), input_fps])
+                for cid, entry in src.cases.items())
+        run_cases(w, progress, pending_cases(w, progress, "postprocess", keys), filter_case)
         extra = {**(src.extra or {}), "postprocess": {"methods": methods, "from": str(pred.resolve())}}
         return w.finish(extra), True

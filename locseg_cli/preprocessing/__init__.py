@@ -9,5 +9,8 @@ from ..lazy import lazy_exports
 from .config import PreprocessConfig
 
 __getattr__ = lazy_exports(__name__, {"CaseGeometry": ".geometry", "PreparedCase": ".pipeline",
-                                      "prepare_case": ".pipeline", "preprocess": ".pipeline"})
-__all__ = ["PreprocessConfig", "CaseGeometry", "PreparedCase", "prepare_case", "preprocess"]
+                                      "prepare_case": ".pipeline", "preprocess": ".pipeline",
+                                      "PreprocessPlan": ".plan", "PreprocessedCase": ".store",
+                                      "load_preprocessed_case": ".store"})
+__all__ = ["PreprocessConfig", "CaseGeometry", "PreparedCase", "PreprocessPlan", "PreprocessedCase", "prepare_case",
+           "preprocess", "load_preprocessed_case"]

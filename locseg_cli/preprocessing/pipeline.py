@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -13,17 +12,21 @@ import numpy as np
 from ..config import config_dict
 from ..datasets import CaseRef, Dataset, open_dataset
 from ..errors import LocsegError
-from ..io.atomic import atomic_path, write_json
+from ..io.atomic import write_json
+from ..io.bodypos import bodypos_path, read_bodypos
 from ..io.manifest import Manifest, StageWriter, file_fingerprint, fingerprint, folder_fingerprint
-from ..io.nifti import Volume, canonical_orientation, load_volume, save_volume, voxel_sizes
+from ..io.nifti import Volume, canonical_orientation, load_volume, voxel_sizes
 from ..io.space import ensure_free_space
+from ..io.stage_loop import CaseResult, pending_cases, run_cases
 from ..location import location_vectors
 from ..location.vectors import axial_from_scores
 from ..progress import NullProgress, Progress
 from .config import PreprocessConfig
 from .geometry import CaseGeometry, body_box
+from .plan import PreprocessPlan
 from .resample import needs_separate_z, resample_image, resample_labels, target_shape
 from .splits import kfold_splits
+from .store import save_preprocessed_case
 
 # Patch setups of the paper and of the CPU presets, for the patch-to-volume coverage table.
 PATCH_SETUPS = {"small": (32, 32, 32), "large": (128, 128, 128), "median-large": (48, 192, 192),
@@ -86,10 +89,10 @@ def axial_source(cfg: PreprocessConfig, data: Path, bpr: Path | None, case_id: s
     if cfg.location == "volume":
         return None
     if cfg.location == "truth":
-        path = data / "bodypos" / f"{case_id}.json"
-        if not path.is_file():
-            raise LocsegError("--location truth needs the synthetic cohort's bodypos/<case>.json", path)
-        rec = json.loads(path.read_text())
+        rec = read_bodypos(data, case_id)
+        if rec is None:
+            raise LocsegError("--location truth needs the synthetic cohort's bodypos/<case>.json",
+                              bodypos_path(data, case_id))
         return lambda g: axial_from_scores(np.asarray(rec["z_world_mm"]), np.asarray(rec["scores"]),
                                            g.axial_world_mm())
     from .. import bpr as bpr_mod
@@ -101,24 +104,24 @@ def axial_source(cfg: PreprocessConfig, data: Path, bpr: Path | None, case_id: s
 def _case_inputs(case: CaseRef, cfg: PreprocessConfig, data: Path, bpr: Path | None) -> list:
     fp = [case.case_id, file_fingerprint(case.image), file_fingerprint(case.label) if case.label else None]
     if cfg.location == "truth":
-        fp.append(file_fingerprint(data / "bodypos" / f"{case.case_id}.json"))
+        fp.append(file_fingerprint(bodypos_path(data, case.case_id)))
     elif cfg.location == "bpr":
         fp.append(file_fingerprint(Path(bpr) / f"{case.case_id}.json"))
     return fp
 
 
-def _sample_class_locations(label: np.ndarray, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _sample_class_locations(label: np.ndarray, n: int, rng: np.random.Generator) -> dict[int, np.ndarray]:
     out = {}
     for v in np.unique(label):
         idx = np.flatnonzero(label.ravel() == v)
         if len(idx) > n:
             idx = rng.choice(idx, n, replace=False)
             idx.sort()
-        out[f"class_{int(v)}"] = np.stack(np.unravel_index(idx, label.shape), axis=1).astype(np.int32)
+        out[int(v)] = np.stack(np.unravel_index(idx, label.shape), axis=1).astype(np.int32)
     return out
 
 
-def _process_case(job: dict) -> dict:
+def _process_case(case_id: str, job: dict) -> CaseResult:
     """Worker: one case from raw files to the preprocessed files (written atomically)."""
     cfg: PreprocessConfig = job["cfg"]
     case: CaseRef = job["case"]
@@ -130,29 +133,20 @@ def _process_case(job: dict) -> dict:
     prep = prepare_case(image, label, cfg, tuple(job["spacing"]), job["intensity"],
                         axial_source(cfg, Path(job["data"]), job["bpr"], case.case_id))
     cid = case.case_id
-    aff = prep.geometry.preprocessed_affine()
-    files = {"image": f"images/{cid}.nii", "location": f"location/{cid}.npz"}
-    save_volume(out / files["image"], prep.image, aff, dtype=np.float32)
-    loc = dict(zip(("axial", "coronal", "sagittal"), prep.location))
-    with atomic_path(out / files["location"]) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **loc)
+    locs = None
+    if prep.label is not None:
+        rng = np.random.default_rng([job["seed"], int(fingerprint(cid), 16) % (2**31)])
+        locs = _sample_class_locations(prep.label, cfg.class_samples, rng)
+    files = save_preprocessed_case(out, cid, prep.image, prep.label, prep.location, locs,
+                                   prep.geometry.preprocessed_affine())
     meta = {"shape": list(prep.image.shape), "spacing": list(prep.geometry.spacing),
             "geometry": prep.geometry.to_meta(), "labelled": prep.label is not None,
             "axial_location_range": [float(prep.location[0][0]), float(prep.location[0][-1])],
             "pad_value": float(prep.image.min())}
     if prep.label is not None:
-        files["label"] = f"labels/{cid}.nii"
-        files["classlocs"] = f"classlocs/{cid}.npz"
-        save_volume(out / files["label"], prep.label, aff, dtype=np.uint8)
-        rng = np.random.default_rng([job["seed"], int(fingerprint(cid), 16) % (2**31)])
-        locs = _sample_class_locations(prep.label, cfg.class_samples, rng)
-        with atomic_path(out / files["classlocs"]) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, **locs)
         counts = np.bincount(prep.label.ravel(), minlength=1)
         meta["class_voxels"] = {str(i): int(c) for i, c in enumerate(counts) if c}
-    return {"case_id": cid, "files": files, "meta": meta}
+    return CaseResult(files, meta)
 
 
 def _raw_spacing(case: CaseRef) -> tuple[float, float, float]:
@@ -243,27 +237,15 @@ def preprocess(data: str | Path, out: str | Path, cfg: PreprocessConfig, bpr: st
         labelled = [c for c in cases if c.label is not None]
         if cfg.normalization == "zscore":
             intensity = _intensity_fingerprint(labelled, progress, cfg.seed)
-        jobs = []
-        for c in cases:
-            cfp = w.case_fingerprint([_case_inputs(c, cfg, data, bpr), list(spacing), intensity, keep])
-            if not w.case_done(c.case_id, cfp):
-                jobs.append(({"cfg": cfg, "case": c, "out": str(out), "spacing": spacing, "intensity": intensity,
-                              "data": str(data), "bpr": str(bpr) if bpr else None, "seed": cfg.seed,
-                              "keep": keep}, cfp))
-        progress.start("preprocess", len(cases))
-        progress.advance(len(cases) - len(jobs))
-        fps = {job["case"].case_id: cfp for job, cfp in jobs}
-        if cfg.workers > 1 and len(jobs) > 1:
+        jobs = ((c.case_id, {"cfg": cfg, "case": c, "out": str(out), "spacing": spacing, "intensity": intensity,
+                             "data": str(data), "bpr": str(bpr) if bpr else None, "seed": cfg.seed, "keep": keep},
+                 [_case_inputs(c, cfg, data, bpr), list(spacing), intensity, keep]) for c in cases)
+        todo = pending_cases(w, progress, "preprocess", jobs)
+        if cfg.workers > 1 and len(todo) > 1:
             with ProcessPoolExecutor(cfg.workers) as pool:
-                for res in pool.map(_process_case, [j for j, _ in jobs]):
-                    w.add_case(res["case_id"], res["files"], res["meta"], fps[res["case_id"]])
-                    progress.advance()
+                run_cases(w, progress, todo, _process_case, pool)
         else:
-            for job, cfp in jobs:
-                res = _process_case(job)
-                w.add_case(res["case_id"], res["files"], res["meta"], cfp)
-                progress.advance()
-        progress.stop()
+            run_cases(w, progress, todo, _process_case)
         man = w.manifest
         shapes = np.array([c["meta"]["shape"] for c in man.cases.values()])
         median_shape = [int(v) for v in np.median(shapes, axis=0)]
@@ -271,8 +253,8 @@ def preprocess(data: str | Path, out: str | Path, cfg: PreprocessConfig, bpr: st
         ids = sorted(cid for cid, c in man.cases.items() if c["meta"]["labelled"])
         splits = kfold_splits(ids, cfg.folds, cfg.split_seed) if len(ids) >= 2 else []
         write_json(out / "splits_final.json", splits)
-        extra = {"labels": {str(k): v for k, v in labels.items()}, "spacing": list(spacing),
-                 "median_shape": median_shape, "ptvc": ptvc, "splits": splits, "intensity": intensity,
-                 "dataset": {"layout": ds.layout, "name": ds.name, "modality": ds.modality},
-                 "excluded": excluded}
+        plan = PreprocessPlan(cfg, spacing, {str(k): v for k, v in labels.items()}, intensity,
+                              {"layout": ds.layout, "name": ds.name, "modality": ds.modality}, splits,
+                              tuple(median_shape), config_dict(cfg))
+        extra = {**plan.values(), "median_shape": median_shape, "ptvc": ptvc, "excluded": excluded}
         return w.finish(extra), True

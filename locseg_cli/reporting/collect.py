@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import LocsegError
 from ..io.atomic import read_json
 from ..io.manifest import MANIFEST, Manifest, read_manifest
+from ..preprocessing.plan import PreprocessPlan
 
 MODEL_ORDER = ("baseline", "coordconv", "locbam")
 MAX_DEPTH = 4
@@ -175,12 +176,11 @@ class _Linker:
             pre_man = read_manifest(pre, "preprocess")
             if pre_man.fingerprint != pre_in.get("fingerprint"):
                 pre, pre_man = None, None  # re-made since: its sizes are not the run's
-        pextra = man.extra.get("preprocess", {}).get("extra", {})
-        dataset = (pextra.get("dataset") or {}).get("name") or "dataset"
+        plan = PreprocessPlan.of(man, path)
         cfg = man.config
-        setup = Setup(str(dataset), tuple(float(s) for s in pextra.get("spacing") or []),
-                      tuple(int(p) for p in cfg["patch_size"]), int(cfg["batch_size"]))
-        location = man.extra.get("preprocess", {}).get("config", {}).get("location") or "volume"
+        setup = Setup(plan.dataset_name, plan.spacing, tuple(int(p) for p in cfg["patch_size"]),
+                      int(cfg["batch_size"]))
+        location = plan.location
         rec = RunRecord(path, man, setup, str(cfg["model"]), pre, pre_man, str(location))
         self.runs_by_path[path] = rec
         self.runs_by_fp[man.fingerprint] = rec

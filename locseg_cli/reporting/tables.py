@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..preprocessing.plan import PreprocessPlan
 from .collect import MODEL_ORDER, Collection, EvalRecord, RunRecord, Setup, nanmean, order_models
 from .paired import class_groups, paired_difference
 
@@ -44,9 +45,10 @@ def fmt_percent(v: float | None) -> str:
 
 def ptvc(run: RunRecord) -> float | None:
     """Patch voxels / median volume voxels at the run's spacing (the paper's PtVC)."""
-    if run.pre_manifest is None or not run.pre_manifest.extra.get("median_shape"):
+    median_shape = PreprocessPlan.of(run.pre_manifest).median_shape if run.pre_manifest is not None else None
+    if not median_shape:
         return None
-    return float(np.prod(run.setup.patch) / np.prod(run.pre_manifest.extra["median_shape"]))
+    return float(np.prod(run.setup.patch) / np.prod(median_shape))
 
 
 def _files(evals: list[EvalRecord]) -> list[Path]:

@@ -8,47 +8,18 @@ at the next batch index. Volumes are memory-mapped and opened lazily in each wor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from ..errors import LocsegError
-from ..io.manifest import Manifest, case_path
-from ..io.nifti import load_volume
+from ..io.manifest import Manifest
 from ..location import location_channels
 from ..location.vectors import batch_location_channels
+from ..preprocessing.store import PreprocessedCase, load_preprocessed_case
 
 Sampling = Literal["class_balanced", "nnunet", "uniform"]
-
-
-@dataclass
-class PreprocessedCase:
-    case_id: str
-    image: np.ndarray  # memory-mapped (z, y, x) float32
-    label: np.ndarray | None  # memory-mapped uint8
-    location: list[np.ndarray]  # per-axis vectors
-    class_locations: dict[int, np.ndarray]  # class -> (n, 3) voxel positions
-    pad_value: float
-
-
-def load_preprocessed_case(pre: str | Path, manifest: Manifest, case_id: str, mmap: bool = True) -> PreprocessedCase:
-    """Open one case of a `preprocess` output (memory-mapped by default)."""
-    entry = manifest.cases.get(case_id)
-    if entry is None:
-        raise LocsegError(f"case {case_id!r} is not in this preprocessed dataset", pre)
-    files = entry["files"]
-    image = load_volume(case_path(pre, files["image"]), mmap=mmap).array
-    label = load_volume(case_path(pre, files["label"]), mmap=mmap, dtype=None).array if "label" in files else None
-    with np.load(case_path(pre, files["location"])) as z:
-        location = [z["axial"], z["coronal"], z["sagittal"]]
-    classlocs: dict[int, np.ndarray] = {}
-    if "classlocs" in files:
-        with np.load(case_path(pre, files["classlocs"])) as z:
-            classlocs = {int(k.split("_")[1]): z[k] for k in z.files}
-    pad = float(entry["meta"].get("pad_value", 0.0))
-    return PreprocessedCase(case_id, image, label, location, classlocs, pad)
 
 
 def crop_with_padding(volume: np.ndarray, start: Sequence[int], size: Sequence[int], fill: float) -> np.ndarray:

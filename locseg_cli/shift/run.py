@@ -1,17 +1,16 @@
 """`locseg shift-eval`: Dice of a run's held-out cases when the location signal is shifted.
 
 For each shift s (% of the signal's full range, 1.0) the location vectors are moved by s/100 through
-the one definition in `locseg_cli.location.apply_shift` (via `InferConfig.shift`), the cases are
-predicted in preprocessed space and scored against the preprocessed labels. The cases are either the
-run's validation cases of its preprocessed dataset (`--pre`) or every labelled case of a raw dataset
-(`--data`, an external test cohort), prepared with the run's own preprocessing exactly as `infer`
-prepares raw images. Each shift is one entry of the manifest with its own fingerprint, so a rerun with
-more shifts computes only the new ones.
+the one definition in `locseg_cli.location.apply_shift` (one predictor, the shift passed to each
+prediction), the cases are predicted in preprocessed space and scored against the preprocessed labels
+with the per-class Dice that validation uses. The cases are either the run's validation cases of its
+preprocessed dataset (`--pre`) or every labelled case of a raw dataset (`--data`, an external test
+cohort), prepared with the run's own plan exactly as `infer` prepares raw images. Each shift is one
+entry of the manifest with its own fingerprint, so a rerun with more shifts computes only the new ones.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,16 +19,18 @@ import numpy as np
 
 from ..config import config_dict, resolve_config
 from ..errors import LocsegError
-from ..evaluation.metrics import overlap_counts
+from ..evaluation.metrics import class_overlaps, dice_summary
 from ..inference.config import InferConfig
 from ..io.atomic import read_json, write_json
 from ..io.manifest import Manifest, StageWriter, read_manifest
+from ..io.stage_loop import CaseResult, pending_cases, run_cases
+from ..preprocessing.plan import PreprocessPlan
+from ..preprocessing.store import PreprocessedCase, load_preprocessed_case
 from ..progress import NullProgress, Progress
 from .config import ShiftEvalConfig
 
 if TYPE_CHECKING:  # torch loads only when a shift needs computing
     from ..inference import RunPredictor
-    from ..sampling import PreprocessedCase
 
 SHIFT_JSON = "shift.json"
 
@@ -46,30 +47,22 @@ def shift_case_id(shift: float) -> str:
     return f"shift-{shift:g}"
 
 
-def _infer_config(cfg: ShiftEvalConfig, shift: float) -> InferConfig:
+def _infer_config(cfg: ShiftEvalConfig) -> InferConfig:
+    """The inference options of every shift (the shift itself is passed to each prediction)."""
     return resolve_config(InferConfig, overrides={
         "checkpoint": cfg.checkpoint, "overlap": cfg.overlap, "sw_batch_size": cfg.sw_batch_size,
-        "device": cfg.device, "amp": cfg.amp, "threads": cfg.threads, "shift": shift, "shift_axes": cfg.axes})
+        "device": cfg.device, "amp": cfg.amp, "threads": cfg.threads, "shift_axes": cfg.axes})
 
 
-def _score(predictor: RunPredictor, cases: list[PreprocessedCase], labels: dict[str, str]) -> dict[str, Any]:
+def _score(predictor: RunPredictor, cases: list[PreprocessedCase], labels: dict[str, str],
+           shift: float) -> dict[str, Any]:
     """Per-case overlap counts and the nnU-Net summary (empty-empty pairs skipped) of one shift."""
     per_case: dict[str, dict[str, dict[str, float]]] = {}
-    per_class: dict[str, list[float]] = {name: [] for k, name in labels.items() if k != "0"}
     for case in cases:
-        logits = predictor.logits(case.image, case.location, case.pad_value)  # the arg-max needs no softmax
+        logits = predictor.logits(case.image, case.location, case.pad_value, shift)  # the arg-max needs no softmax
         pred = logits.argmax(0).numpy().astype(np.uint8)
-        counts = {}
-        for k, name in labels.items():
-            if k == "0":
-                continue
-            counts[name] = overlap_counts(pred == int(k), case.label == int(k))
-            if not math.isnan(counts[name]["Dice"]):
-                per_class[name].append(counts[name]["Dice"])
-        per_case[case.case_id] = counts
-    dice = {name: float(np.mean(v)) if v else math.nan for name, v in per_class.items()}
-    finite = [v for v in dice.values() if not math.isnan(v)]
-    return {"dice": dice, "mean_dice": float(np.mean(finite)) if finite else math.nan, "per_case": per_case}
+        per_case[case.case_id] = class_overlaps(pred, case.label, labels)
+    return {**dice_summary(list(per_case.values()), labels), "per_case": per_case}
 
 
 class _ValidationCases:
@@ -91,44 +84,37 @@ class _ValidationCases:
             raise LocsegError(f"validation case(s) without a preprocessed label: {', '.join(missing[:3])}", pre)
         self.input = ("pre", (pre, self.pman.fingerprint))
 
-    def load(self, predictor: RunPredictor) -> list[PreprocessedCase]:
-        from ..sampling import load_preprocessed_case
-
+    def load(self, plan: PreprocessPlan) -> list[PreprocessedCase]:
         return [load_preprocessed_case(self.pre, self.pman, c, mmap=False) for c in self.ids]
 
 
 class _RawCases:
-    """Every labelled case of a raw dataset, prepared with the run's preprocessing (as `infer` prepares
-    images) and its labels mapped to the run's classes (the others become background, as in training)."""
+    """Every labelled case of a raw dataset, prepared with the run's plan (as `infer` prepares images) and
+    its labels mapped to the run's classes (the others become background, as in training)."""
 
-    def __init__(self, run: Path, run_manifest: Manifest, data: Path) -> None:
+    def __init__(self, plan: PreprocessPlan, data: Path) -> None:
         from ..datasets import open_dataset
         from ..io.manifest import folder_fingerprint
 
         self.data = data
-        pcfg = run_manifest.extra["preprocess"]["config"]
-        dataset = pcfg.get("dataset")
-        self.ds = open_dataset(data, dataset if dataset and dataset != "images" else None)
-        self.cases = [c for c in self.ds.cases if c.label is not None]
+        self.cases = [c for c in open_dataset(data, plan.dataset_layout).cases if c.label is not None]
         if not self.cases:
             raise LocsegError("no labelled case in this dataset: shift-eval scores against reference labels", data)
         self.ids = [c.case_id for c in self.cases]
         self.input = ("data", (data, folder_fingerprint(data)))
 
-    def load(self, predictor: RunPredictor) -> list[PreprocessedCase]:
+    def load(self, plan: PreprocessPlan) -> list[PreprocessedCase]:
         from ..io.nifti import load_volume
-        from ..preprocessing.pipeline import axial_source, prepare_case
-        from ..sampling import PreprocessedCase
+        from ..preprocessing import prepare_case
+        from ..preprocessing.pipeline import axial_source
 
-        extra = predictor.manifest.extra["preprocess"]["extra"]
-        keep = [int(k) for k in predictor.labels if k != "0"]
+        keep = [int(k) for k in plan.labels if k != "0"]
         out = []
         for case in self.cases:
             label = load_volume(case.label, dtype=np.float32)
             label.array = np.where(np.isin(label.array, keep), label.array, 0).astype(np.float32)
-            prep = prepare_case(load_volume(case.image), label, predictor.preprocess_cfg, tuple(extra["spacing"]),
-                                extra.get("intensity"), axial_source(predictor.preprocess_cfg, self.data, None,
-                                                                     case.case_id))
+            prep = prepare_case(load_volume(case.image), label, plan.config, plan.spacing, plan.intensity,
+                                axial_source(plan.config, self.data, None, case.case_id))
             out.append(PreprocessedCase(case.case_id, prep.image, prep.label, list(prep.location), {},
                                         float(prep.image.min())))
         return out
@@ -143,10 +129,10 @@ def shift_eval(run: str | Path, pre: str | Path | None, out: str | Path, cfg: Sh
         raise LocsegError("give exactly one of --pre (the run's validation cases) or --data (a labelled raw cohort)")
     run, out = Path(run), Path(out)
     run_manifest = read_manifest(run, "train")  # the model loads only if a shift needs computing
-    source = _ValidationCases(run, run_manifest, Path(pre)) if pre is not None else _RawCases(run, run_manifest,
-                                                                                               Path(data))
+    plan = PreprocessPlan.of(run_manifest, run)
+    source = _ValidationCases(run, run_manifest, Path(pre)) if pre is not None else _RawCases(plan, Path(data))
     val_ids = source.ids
-    labels = run_manifest.extra["labels"]
+    labels = plan.labels
 
     # `shifts` stays out of the stage config so that each shift keeps its fingerprint when the list grows
     config = {k: v for k, v in config_dict(cfg).items() if k not in ("shifts", "threads")}
@@ -156,35 +142,31 @@ def shift_eval(run: str | Path, pre: str | Path | None, out: str | Path, cfg: Sh
         return ShiftEvalResult(read_json(out / SHIFT_JSON), [], done)
     from ..inference import RunPredictor
 
-    predictor = RunPredictor.load(run, _infer_config(cfg, 0.0))
+    predictor = RunPredictor.load(run, _infer_config(cfg))
     with StageWriter("shift-eval", out, config, inputs, force) as w:
-        cases: list[PreprocessedCase] = []
-        computed: list[float] = []
-        rows = []
-        progress.start("shift-eval", len(cfg.shifts))
-        for shift in cfg.shifts:
-            cid = shift_case_id(shift)
-            cfp = w.case_fingerprint([shift, val_ids])
-            if not w.case_done(cid, cfp):
-                if not cases:
-                    cases = source.load(predictor)
-                predictor.cfg = _infer_config(cfg, shift)
-                scored = _score(predictor, cases, labels)
-                files = {"cases": f"shifts/{cid}.json"}
-                write_json(w.path(files["cases"]), {"shift": shift, "axes": cfg.axes, "per_case": scored["per_case"]})
-                w.add_case(cid, files, {"shift": shift, "dice": scored["dice"], "mean_dice": scored["mean_dice"]},
-                           cfp)
-                computed.append(shift)
-            meta = w.manifest.cases[cid]["meta"]
-            rows.append({"shift": shift, "dice": meta["dice"], "mean_dice": meta["mean_dice"]})
-            progress.advance(1, shift=shift, mean_dice=meta["mean_dice"])
-        progress.stop()
-        table = {"run": str(run.resolve()), "model": predictor.train_cfg.model, "axes": cfg.axes,
+        cases: list[PreprocessedCase] = []  # loaded once, by the first shift to compute
+
+        def score_shift(cid: str, shift: float) -> CaseResult:
+            if not cases:
+                cases.extend(source.load(plan))
+            scored = _score(predictor, cases, labels, shift)
+            files = {"cases": f"shifts/{cid}.json"}
+            write_json(w.path(files["cases"]), {"shift": shift, "axes": cfg.axes, "per_case": scored["per_case"]})
+            return CaseResult(files, {"shift": shift, "dice": scored["dice"], "mean_dice": scored["mean_dice"]},
+                              {"shift": shift, "mean_dice": scored["mean_dice"]})
+
+        todo = pending_cases(w, progress, "shift-eval",
+                             ((shift_case_id(s), s, [s, val_ids]) for s in cfg.shifts))
+        run_cases(w, progress, todo, score_shift)
+        computed = [case.item for case in todo]
+        metas = [w.manifest.cases[shift_case_id(s)]["meta"] for s in cfg.shifts]
+        rows = [{"shift": s, "dice": m["dice"], "mean_dice": m["mean_dice"]} for s, m in zip(cfg.shifts, metas)]
+        table = {"run": str(run.resolve()), "model": predictor.model_cfg.model, "axes": cfg.axes,
                  "checkpoint": cfg.checkpoint, "cases": val_ids, "labels": labels, "shifts": rows}
         write_json(w.path(SHIFT_JSON), table)
         # entries of shifts no longer asked for are dropped from the manifest (their files stay until --force)
         w.manifest.cases = {shift_case_id(s): w.manifest.cases[shift_case_id(s)] for s in cfg.shifts}
-        man = w.finish({"shifts": list(cfg.shifts), "model": predictor.train_cfg.model, "val_cases": val_ids,
+        man = w.finish({"shifts": list(cfg.shifts), "model": predictor.model_cfg.model, "val_cases": val_ids,
                         "table": SHIFT_JSON})
     return ShiftEvalResult(table, computed, man)
 

@@ -3,5 +3,5 @@
 from ..lazy import lazy_exports
 from .config import TrainConfig
 
-__getattr__ = lazy_exports(__name__, {"train": ".stage", "TrainResult": ".stage"})
+__getattr__ = lazy_exports(__name__, {"train": ".stage", "TrainResult": ".result"})
 __all__ = ["TrainConfig", "train", "TrainResult"]

@@ -17,7 +17,7 @@ class TrainConfig(ModelConfig):
     batch_size: int = 128  # patches per iteration (all ranks together)
     sampling: Literal["class_balanced", "nnunet", "uniform"] = "class_balanced"
     foreground_fraction: float = 0.33  # nnunet sampling only
-    # optimisation (nnU-Net v2 protocol, FACTS §4)
+    # optimisation (nnU-Net v2's protocol: SGD 0.01, momentum 0.99, Nesterov, poly 0.9, clip 12)
     epochs: int = 1000
     iterations_per_epoch: int = 250
     optimizer: Literal["sgd", "adam"] = "sgd"

@@ -7,22 +7,15 @@ Python start, not of a torch import; `trainer.run_training` does the rest.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import config_dict
 from ..errors import LocsegError
 from ..io.manifest import StageWriter, read_manifest
+from ..preprocessing.plan import PreprocessPlan
 from ..progress import Progress
 from .config import TrainConfig
-
-
-@dataclass
-class TrainResult:
-    out: Path
-    did_work: bool
-    iterations: int
-    best_mean_dice: float | None
+from .result import TrainResult
 
 
 def fold_cases(manifest, fold: int, pre: Path) -> tuple[list[str], list[str]]:
@@ -30,11 +23,12 @@ def fold_cases(manifest, fold: int, pre: Path) -> tuple[list[str], list[str]]:
     labelled = sorted(cid for cid, c in manifest.cases.items() if c["meta"].get("labelled"))
     if fold == -1:
         return labelled, []
-    splits = manifest.extra.get("splits") or []
-    if not 0 <= fold < len(splits):
-        raise LocsegError(f"fold {fold} does not exist (the preprocessed data has {len(splits)} folds; "
-                          "use --fold -1 to train on all cases)", pre)
-    return list(splits[fold]["train"]), list(splits[fold]["val"])
+    plan = PreprocessPlan.of(manifest, pre)
+    try:
+        return plan.fold(fold)
+    except IndexError:
+        raise LocsegError(f"fold {fold} does not exist (the preprocessed data has {len(plan.splits)} folds; "
+                          "use --fold -1 to train on all cases)", pre) from None
 
 
 def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = False,
@@ -42,7 +36,7 @@ def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = Fals
     """Train `cfg.model` on fold `cfg.fold` of a preprocessed dataset; resumes an interrupted run."""
     pre, out = Path(pre), Path(out)
     manifest = read_manifest(pre, "preprocess")
-    labels = manifest.extra["labels"]
+    labels = PreprocessPlan.of(manifest, pre).labels
     cfg = dataclasses.replace(cfg, out_channels=max(int(v) for v in labels) + 1)  # values, not a count: a class subset keeps them
     train_ids, val_ids = fold_cases(manifest, cfg.fold, pre)
     done = StageWriter("train", out, config_dict(cfg), {"pre": (pre, manifest.fingerprint)}, force).already_done()

@@ -23,11 +23,10 @@ from ..io.atomic import atomic_path, write_text
 from ..io.manifest import Manifest, StageWriter
 from ..models import build_model
 from ..models.layout import resolve_memory_format, to_layout
+from ..preprocessing.plan import PreprocessPlan
 from ..progress import NullProgress, Progress
-from ..sampling import PatchBatches, PatchSampler
-from .checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, unwrap_model
-from .config import TrainConfig
-from .distributed import (
+from ..runtime.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, unwrap_model
+from ..runtime.device import (
     DistInfo,
     barrier,
     broadcast,
@@ -36,7 +35,9 @@ from .distributed import (
     init_process_group,
     resolve_device,
 )
-from .stage import TrainResult
+from ..sampling import PatchBatches, PatchSampler
+from .config import TrainConfig
+from .result import TrainResult
 from .validation import validate
 
 
@@ -123,13 +124,15 @@ class _Session:
     device: torch.device
     info: DistInfo
     progress: Progress
+    plan: PreprocessPlan | None = None  # what the run embeds in its manifest (`plan.run_json()`)
 
 
 def run_training(pre: Path, out: Path, cfg: TrainConfig, manifest: Manifest, train_ids: list[str],
                  val_ids: list[str], force: bool = False, progress: Progress | None = None) -> TrainResult:
     """The part of `train` that needs torch: model, sampler, process group, loop (see `training.stage`)."""
     info = dist_info()
-    labels = manifest.extra["labels"]
+    plan = PreprocessPlan.of(manifest, pre)
+    labels = plan.labels
     monitor_ids = val_ids[: cfg.val_cases] if cfg.val_cases is not None else val_ids
     if cfg.batch_size % info.world_size:
         raise LocsegError(f"--batch-size {cfg.batch_size} is not divisible by the {info.world_size} processes")
@@ -142,7 +145,7 @@ def run_training(pre: Path, out: Path, cfg: TrainConfig, manifest: Manifest, tra
                            seed=cfg.seed, rank=info.rank, sampling=cfg.sampling,
                            foreground_fraction=cfg.foreground_fraction)
     s = _Session(pre, out, cfg, manifest, labels, train_ids, val_ids, monitor_ids, model, sampler, device, info,
-                 progress or NullProgress())
+                 progress or NullProgress(), plan)
     init_process_group(info, device)
     try:
         return _resume_or_start(s, force)
@@ -266,8 +269,7 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
         extra = {"labels": labels, "fold": cfg.fold, "train_cases": s.train_ids, "val_cases": s.val_ids,
                  "monitored_cases": s.monitor_ids,
                  "best_mean_dice": best, "final_validation": last_val, "world_size": info.world_size,
-                 "device": str(device), "preprocess": {"config": manifest.config, "extra": {
-                     k: manifest.extra.get(k) for k in ("spacing", "intensity", "labels", "dataset")}}}
+                 "device": str(device), "preprocess": s.plan.run_json()}
         writer.finish(extra)
     return TrainResult(out, True, total, best)
 

@@ -78,3 +78,17 @@ def test_infer_errors(run, tmp_path):
     with pytest.raises(LocsegError, match="expected `train`"):
         infer(run / "pre", tmp_path / "p", cfg, pre=run / "pre")
     assert not (tmp_path / "p").exists()
+
+
+def test_the_run_carries_the_preprocessing_plan_it_was_trained_on(run):
+    """`PreprocessPlan.of` reads the same plan from the preprocess output and from the run's embedded copy,
+    and the embedded JSON is the plan's own `run_json` (the one format, whichever stage writes it)."""
+    from locseg_cli.io.manifest import read_manifest
+    from locseg_cli.preprocessing import PreprocessPlan
+
+    pre_man, run_man = read_manifest(run / "pre", "preprocess"), read_manifest(run / "run", "train")
+    plan, embedded = PreprocessPlan.of(pre_man), PreprocessPlan.of(run_man)
+    assert run_man.extra["preprocess"] == plan.run_json()
+    assert (embedded.config, embedded.spacing, embedded.labels, embedded.intensity, embedded.dataset) == \
+        (plan.config, plan.spacing, plan.labels, plan.intensity, plan.dataset)
+    assert embedded.location == "volume" and embedded.orientation == ("S", "A", "R")

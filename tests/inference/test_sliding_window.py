@@ -81,7 +81,6 @@ def test_softmax_in_place_matches_torch():
 def test_mirroring_averages_the_logits_of_each_mirrored_prediction():
     from locseg_cli.config import resolve_config
     from locseg_cli.inference import InferConfig, RunPredictor
-    from locseg_cli.training.config import TrainConfig
 
     class Skewed(LocationEcho):  # neither mirror-symmetric in the image nor in the location
         def segment(self, image, location):
@@ -92,8 +91,7 @@ def test_mirroring_averages_the_logits_of_each_mirrored_prediction():
     image = rng.normal(size=shape).astype(np.float32)
     vectors = location_vectors(shape)
     cfg = resolve_config(InferConfig, None, {"mirror_axes": "0,2", "overlap": 0.5})
-    train_cfg = resolve_config(TrainConfig, None, {"patch_size": "16,16,32"})
-    predictor = RunPredictor(None, None, train_cfg, None, Skewed(), torch.device("cpu"), cfg)
+    predictor = RunPredictor(None, None, ModelConfig(), (16, 16, 32), None, Skewed(), torch.device("cpu"), cfg)
     expected = torch.zeros(3, *shape)
     for axes in [(), (0,), (2,), (0, 2)]:
         img = np.flip(image, axes).copy()

@@ -110,7 +110,7 @@ def test_level_cue_jitter_moves_the_soft_tissue_level_cues_not_the_spine():
     spine by up to one lumbar pitch per structure; the vertebrae stay where they were, and without it
     nothing moves."""
     from locseg_cli.phantom.anatomy import LUMBAR_PITCH_SCORE
-    from locseg_cli.phantom.generate import level_cue_shifts
+    from locseg_cli.phantom.patient import level_cue_shifts
 
     shifts = [level_cue_shifts(0, i, 1.0, 8.0) for i in range(8)]
     reach = LUMBAR_PITCH_SCORE * 8.0
@@ -138,7 +138,7 @@ def test_level_cue_jitter_moves_the_soft_tissue_level_cues_not_the_spine():
 
 
 def test_varying_fov_crops_differ():
-    from locseg_cli.phantom.generate import case_rng, sample_patient
+    from locseg_cli.phantom.patient import case_rng, sample_patient
 
     cfg = SynthConfig(spacing="6,6,6", fov="varying", cases=12, seed=1)
     ranges = [sample_patient(case_rng(cfg.seed, i), cfg).fov_scores for i in range(12)]
@@ -153,7 +153,7 @@ def test_varying_fov_crops_differ():
 
 
 def test_orientations_vary_including_axial_first():
-    from locseg_cli.phantom.generate import case_rng, sample_patient
+    from locseg_cli.phantom.patient import case_rng, sample_patient
 
     cfg = SynthConfig(spacing="8,8,8", cases=30, seed=2)
     drawn = [sample_patient(case_rng(cfg.seed, i), cfg).axcodes for i in range(30)]

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from locseg_cli.app import main
+from locseg_cli.atlas.build import class_score_ranges
 from locseg_cli.errors import LocsegError
 from locseg_cli.io.manifest import StageWriter, read_manifest
 from locseg_cli.io.nifti import load_volume, save_volume
 from locseg_cli.postprocessing import PostprocessConfig, largest_component, mask_outside, postprocess
-from locseg_cli.postprocessing.bpr_range import class_score_ranges, out_of_range, voxel_world_z
+from locseg_cli.postprocessing.bpr_range import out_of_range, voxel_world_z
 
 
 def _two_blobs() -> np.ndarray:

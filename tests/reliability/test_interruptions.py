@@ -78,7 +78,7 @@ def assert_no_partial_files(folder: Path) -> list[Path]:
         elif p.suffix == ".jsonl":
             [json.loads(ln) for ln in p.read_text().splitlines()]
         elif p.suffix == ".pt":
-            from locseg_cli.training.checkpoint import load_checkpoint
+            from locseg_cli.runtime.checkpoint import load_checkpoint
 
             load_checkpoint(p)
         finals.append(p)
@@ -133,8 +133,8 @@ def test_killed_preprocess_resumes_only_missing_cases(big_raw, tmp_path):
 
 
 def test_killed_train_resumes_from_its_last_checkpoint(world, tmp_path):
+    from locseg_cli.runtime.checkpoint import load_checkpoint
     from locseg_cli.training import TrainConfig, train
-    from locseg_cli.training.checkpoint import load_checkpoint
 
     out = tmp_path / "run"
     opts = {"model": "baseline", "features": "4,4,8,8,16,4", "patch_size": "16,16,32", "batch_size": 2,

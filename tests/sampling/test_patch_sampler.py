@@ -9,8 +9,8 @@ from locseg_cli.config import resolve_config
 from locseg_cli.errors import LocsegError
 from locseg_cli.io.manifest import read_manifest
 from locseg_cli.location import volume_location_channels
-from locseg_cli.preprocessing import PreprocessConfig, preprocess
-from locseg_cli.sampling import PatchSampler, load_preprocessed_case
+from locseg_cli.preprocessing import PreprocessConfig, load_preprocessed_case, preprocess
+from locseg_cli.sampling import PatchSampler
 from locseg_cli.sampling.patch_sampler import crop_with_padding
 
 

@@ -14,8 +14,8 @@ import torch
 from locseg_cli.config import resolve_config
 from locseg_cli.errors import LocsegError
 from locseg_cli.preprocessing import PreprocessConfig, preprocess
+from locseg_cli.runtime.checkpoint import load_checkpoint
 from locseg_cli.training import TrainConfig, train
-from locseg_cli.training.checkpoint import load_checkpoint
 
 TINY = {"features": "4,4,8,8,16,4", "patch_size": "16,16,32", "batch_size": 4, "epochs": 2,
         "iterations_per_epoch": 3, "val_every": 3, "checkpoint_every": 3, "workers": 0, "log_every": 1,

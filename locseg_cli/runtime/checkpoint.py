@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ..config import config_dict
 from ..errors import LocsegError
 from ..io.atomic import atomic_path
-from .config import TrainConfig
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -22,7 +22,8 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def save_checkpoint(path: Path, model, optimizer, scaler, iteration: int, best: float | None, fingerprint: str,
-                    cfg: TrainConfig) -> None:
+                    cfg: Any) -> None:
+    """Model, optimizer and scaler state with the run's config (a config dataclass), written atomically."""
     state = {"model": unwrap_model(model).state_dict(), "optimizer": optimizer.state_dict(),
              "scaler": scaler.state_dict() if scaler is not None else None, "iteration": iteration,
              "best_mean_dice": best, "fingerprint": fingerprint, "config": config_dict(cfg)}
