@@ -25,6 +25,11 @@ def _group_mean(summary: dict, keys: list[str]) -> float:
     return sum(vals) / len(vals) if vals else math.nan
 
 
+def _mean_of(dice: dict[str, float], classes: list[str]) -> float:
+    vals = [dice[c] for c in classes if not math.isnan(dice[c])]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
 def seed_rows(demo: Path) -> list[str]:
     from locseg_cli.reporting.paired import FOREGROUND, class_groups, paired_difference
 
@@ -49,12 +54,8 @@ def seed_rows(demo: Path) -> list[str]:
             table = json.loads(shift.read_text())
             amb = [table["labels"][k] for k in groups["location_ambiguous"]]
             by_shift = {r["shift"]: r["dice"] for r in table["shifts"]}
-
-            def amb_mean(s: float) -> float:
-                vals = [by_shift[s][c] for c in amb if not math.isnan(by_shift[s][c])]
-                return sum(vals) / len(vals)
-
-            cells.append(f"{amb_mean(0.0):.3f} → {amb_mean(100.0):.3f}")
+            ends = [_mean_of(by_shift[s], amb) for s in (0.0, 100.0)]
+            cells.append(f"{ends[0]:.3f} → {ends[1]:.3f}")
         else:
             cells.append("")
         rows.append(f"| {seed} | {run} | " + " | ".join(cells) + " |")
