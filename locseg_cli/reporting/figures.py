@@ -111,13 +111,29 @@ def shift_curves(col: Collection, path: Path, dpi: int) -> bool:
             ax.plot(xs, ys, style, marker="o", ms=3, color=_color(r.run.model),
                     alpha=0.6 if r.run.model == "baseline" else 1.0,
                     label=f"{r.run.model}, {r.run.setup.patch_text}")
+            group = _ambiguous_names(col, r)
+            if group:  # the classes only location tells apart, as evaluate grouped them
+                amb = [float(np.nanmean([v["dice"][c] for c in group])) for v in r.table["shifts"]]
+                ax.plot(xs, amb, style, marker="x", ms=3, lw=0.8, color=_color(r.run.model),
+                        label=f"{r.run.model}, {r.run.setup.patch_text}: location-ambiguous")
         ax.set_title(f"{dataset}, " + "×".join(f"{s:g}" for s in spacing) + " mm", fontsize=8)
         ax.set_xlabel("axial location shift (% of full range)")
-        ax.set_ylabel("validation mean Dice")
+        ax.set_ylabel("mean Dice, held-out cases")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
     _save(fig, path, dpi)
     return True
+
+
+def _ambiguous_names(col: Collection, rec) -> list[str]:
+    """Class names of the run's location-ambiguous group, from an evaluation of the same run (empty if none)."""
+    labels = rec.table.get("labels") or {}
+    for e in col.evals:
+        group = (e.summary.get("class_groups") or {}).get("location_ambiguous")
+        if e.run is rec.run and group:
+            names = [labels.get(str(k)) for k in group["classes"]]
+            return [n for n in names if n and all(n in v["dice"] for v in rec.table["shifts"])]
+    return []
 
 
 def overlay_case(evals: list[EvalRecord]) -> str | None:

@@ -314,7 +314,7 @@ def class_gain_table(col: Collection, gains: list[ClassGain]) -> Table:
 
 def shift_table(col: Collection) -> Table:
     shifts = sorted({float(r["shift"]) for rec in col.shifts for r in rec.table["shifts"]})
-    t = Table("fig4", "Figure 4 data: validation mean Dice per location shift (% of the full range)",
+    t = Table("fig4", "Figure 4 data: mean Dice of the held-out cases per location shift (% of the full range)",
               ["model", "dataset", "spacing", "patch", "axes", *(f"{s:g}%" for s in shifts)])
     recs = sorted(col.shifts, key=lambda r: (r.run.setup, _model_rank(r.run.model), r.axes))
     for rec in recs:
