@@ -58,12 +58,15 @@ class PatchSampler:
       nnunet          a fraction `foreground_fraction` (nnU-Net: 33%) of each batch is centred on a
                       random foreground class, the rest anywhere;
       uniform         anywhere.
+    volumes_per_batch: 0 draws each patch's case anew (patches of one batch from up to B cases); V > 0
+    draws V cases per batch and B/V patches from each, in order (the paper's public code: 2 volumes x 64
+    crops at 32^3), which changes the batch statistics a LocBAM gate's BatchNorm sees.
     Patches are kept inside the volume where it is large enough; smaller volumes are padded.
     """
 
     def __init__(self, pre: str | Path, manifest: Manifest, case_ids: Sequence[str], patch_size: Sequence[int],
                  batch_size: int, seed: int = 0, rank: int = 0, sampling: Sampling = "class_balanced",
-                 foreground_fraction: float = 0.33):
+                 foreground_fraction: float = 0.33, volumes_per_batch: int = 0):
         if not case_ids:
             raise LocsegError("no training cases to sample from", pre)
         self.pre = Path(pre)
@@ -80,6 +83,10 @@ class PatchSampler:
             raise LocsegError(f"patch {list(self.patch_size)} is larger than every volume (largest {largest}); "
                               "use a smaller --patch-size", pre)
         self.batch_size = int(batch_size)
+        self.volumes_per_batch = int(volumes_per_batch)
+        if self.volumes_per_batch < 0 or (self.volumes_per_batch and self.batch_size % self.volumes_per_batch):
+            raise LocsegError(f"--volumes-per-batch {self.volumes_per_batch} does not divide the batch of "
+                              f"{self.batch_size} patches (per process)")
         self.seed, self.rank = int(seed), int(rank)
         self.sampling = sampling
         self.foreground_fraction = float(foreground_fraction)
@@ -110,10 +117,21 @@ class PatchSampler:
             start.append(s)
         return start
 
-    def _draw(self, rng: np.random.Generator, forced_fg: bool) -> tuple[PreprocessedCase, list[int]]:
-        """The next patch of the stream: its case and its first voxel."""
-        case = self._case(self.case_ids[rng.integers(len(self.case_ids))])
+    def _draw(self, rng: np.random.Generator, forced_fg: bool,
+              case_index: int | None = None) -> tuple[PreprocessedCase, list[int]]:
+        """The next patch of the stream: its case (drawn now unless given) and its first voxel."""
+        if case_index is None:
+            case_index = int(rng.integers(len(self.case_ids)))
+        case = self._case(self.case_ids[case_index])
         return case, self._start(self._centre(case, rng, forced_fg), case.image.shape)
+
+    def batch_case_indices(self, rng: np.random.Generator) -> list[int | None]:
+        """Per patch of a batch, the case index fixed in advance (`volumes_per_batch`), or None (drawn with it)."""
+        if not self.volumes_per_batch:
+            return [None] * self.batch_size
+        volumes = rng.integers(len(self.case_ids), size=self.volumes_per_batch)
+        per_volume = self.batch_size // self.volumes_per_batch
+        return [int(volumes[i // per_volume]) for i in range(self.batch_size)]
 
     def sample(self, rng: np.random.Generator, forced_fg: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         case, start = self._draw(rng, forced_fg)
@@ -130,8 +148,9 @@ class PatchSampler:
         image = np.empty((self.batch_size, 1, *size), dtype=np.float32)
         label = np.empty((self.batch_size, 1, *size), dtype=np.int64)
         vectors, starts = [], []
-        for i in range(self.batch_size):  # the same draws, in the same order, as `sample`
-            case, start = self._draw(rng, forced_fg=i < n_fg)
+        cases = self.batch_case_indices(rng)
+        for i in range(self.batch_size):  # volumes_per_batch 0: the same draws, in the same order, as `sample`
+            case, start = self._draw(rng, forced_fg=i < n_fg, case_index=cases[i])
             crop_into(case.image, start, image[i, 0], case.pad_value)
             crop_into(case.label, start, label[i, 0], 0)
             vectors.append(case.location)

@@ -17,6 +17,8 @@ class TrainConfig(ModelConfig):
     batch_size: int = 128  # patches per iteration (all ranks together)
     sampling: Literal["class_balanced", "nnunet", "uniform"] = "class_balanced"
     foreground_fraction: float = 0.33  # nnunet sampling only
+    # cases per batch (per process): 0 = each patch from a case drawn anew; 2 = the paper's 2 volumes x 64 crops
+    volumes_per_batch: int = 0
     # optimisation (nnU-Net v2's protocol: SGD 0.01, momentum 0.99, Nesterov, poly 0.9, clip 12)
     epochs: int = 1000
     iterations_per_epoch: int = 250

@@ -143,7 +143,7 @@ def run_training(pre: Path, out: Path, cfg: TrainConfig, manifest: Manifest, tra
         torch.set_num_threads(cfg.threads)
     sampler = PatchSampler(pre, manifest, train_ids, cfg.patch_size, cfg.batch_size // info.world_size,
                            seed=cfg.seed, rank=info.rank, sampling=cfg.sampling,
-                           foreground_fraction=cfg.foreground_fraction)
+                           foreground_fraction=cfg.foreground_fraction, volumes_per_batch=cfg.volumes_per_batch)
     s = _Session(pre, out, cfg, manifest, labels, train_ids, val_ids, monitor_ids, model, sampler, device, info,
                  progress or NullProgress(), plan)
     init_process_group(info, device)

@@ -84,3 +84,45 @@ def test_padding_beyond_small_volumes_and_loader(pre):
 def test_patch_larger_than_every_volume_is_refused(pre):
     with pytest.raises(LocsegError, match="larger than every volume"):
         _sampler(pre, patch_size=(256, 256, 256))
+
+
+def _batch_cases(sampler, index: int) -> list[str]:
+    """The case of each patch of batch `index`, recorded as the sampler draws them."""
+    seen, draw = [], sampler._draw
+
+    def recording(*args, **kw):
+        case, start = draw(*args, **kw)
+        seen.append(case.case_id)
+        return case, start
+
+    sampler._draw = recording
+    try:
+        batch = sampler.batch(index)
+    finally:
+        sampler._draw = draw
+    return seen, batch
+
+
+def test_volumes_per_batch_draws_that_many_volumes_in_equal_runs(pre):
+    # the paper's public code: 2 volumes x 64 crops; here 2 x 3 from a 6-patch batch, 4 cases to draw from
+    two, _ = _sampler(pre, volumes_per_batch=2)
+    free, _ = _sampler(pre)
+    distinct_free = 0
+    for i in range(12):
+        cases, batch = _batch_cases(two, i)
+        assert len(cases) == 6 and len(set(cases[:3])) == 1 and len(set(cases[3:])) == 1
+        again = two.batch(i)  # deterministic, as the default stream
+        assert all(np.array_equal(batch[k], again[k]) for k in batch)
+        distinct_free = max(distinct_free, len(set(_batch_cases(free, i)[0])))
+    assert distinct_free > 2  # without it a batch mixes more cases: the option changes the composition
+    with pytest.raises(LocsegError, match="--volumes-per-batch 4 does not divide the batch of 6"):
+        _sampler(pre, volumes_per_batch=4)
+
+
+def test_volumes_per_batch_zero_keeps_the_stream_of_single_samples(pre):
+    s, _ = _sampler(pre)
+    rng = np.random.default_rng([s.seed, s.rank, 7])
+    batch = s.batch(7)
+    for i in range(s.batch_size):
+        img, loc, lab = s.sample(rng)
+        assert np.array_equal(batch["image"][i, 0], img) and np.array_equal(batch["location"][i], loc)
