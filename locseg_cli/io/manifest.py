@@ -12,18 +12,17 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..errors import LocsegError
-from .atomic import read_json, safe_join, sweep_temporaries, validate_case_id, write_json
+from .atomic import TMP_PREFIX, read_json, safe_join, sweep_temporaries, validate_case_id, write_json
+from .lock import LOCK, FolderLock
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
-LOCK = ".locseg.lock"
 
 
 def fingerprint(obj: Any) -> str:
@@ -136,7 +135,7 @@ class StageWriter:
         self.fingerprint = fingerprint({**base, "inputs": {k: v["fingerprint"] for k, v in self.inputs.items()}})
         self.previous: Manifest | None = None
         self.manifest: Manifest | None = None
-        self._locked = False
+        self._lock: FolderLock | None = None
         self._created: Path | None = None
         self._emptied = False
         self._times: tuple[int, int] | None = None
@@ -153,7 +152,7 @@ class StageWriter:
                 raise LocsegError(f"holds a `{prev.stage}` output; choose another --out for `{self.stage}`",
                                   self.out)
             self.previous = None if self.force else prev
-        elif self.out.is_dir() and any(p.name != LOCK for p in self.out.iterdir()):
+        elif self.out.is_dir() and any(not p.name.startswith((LOCK, TMP_PREFIX)) for p in self.out.iterdir()):
             raise LocsegError("is not empty and holds no locseg manifest; choose an empty or new folder",
                               self.out)
         self._created = _first_missing(self.out)  # the outermost folder this run creates, if any
@@ -161,12 +160,17 @@ class StageWriter:
         self._times = (self.out.stat().st_atime_ns, self.out.stat().st_mtime_ns) if self._emptied else None
         self._added = False
         self.out.mkdir(parents=True, exist_ok=True)
-        self._lock()
-        sweep_temporaries(self.out)
-        self.manifest = Manifest(stage=self.stage, config=self.config, inputs=self.inputs,
-                                 fingerprint=self.fingerprint)
-        if not mpath.is_file():  # claim the folder before the first file lands in it
-            self._write(complete=False)
+        self._lock = FolderLock(self.out)
+        self._lock.acquire()
+        try:
+            sweep_temporaries(self.out)
+            self.manifest = Manifest(stage=self.stage, config=self.config, inputs=self.inputs,
+                                     fingerprint=self.fingerprint)
+            if not mpath.is_file():  # claim the folder before the first file lands in it
+                self._write(complete=False)
+        except BaseException:  # __exit__ will not run: do not leave the lock behind
+            self._unlock()
+            raise
         return self
 
     def __exit__(self, exc_type=None, exc=None, tb=None) -> None:
@@ -187,27 +191,10 @@ class StageWriter:
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
             os.utime(self.out, ns=self._times)
 
-    def _lock(self) -> None:
-        lock = self.out / LOCK
-        me = f"{socket.gethostname()}:{os.getpid()}"
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            holder = lock.read_text().strip() if lock.is_file() else ""
-            host, _, pid = holder.partition(":")
-            if host == socket.gethostname() and pid.isdigit() and _alive(int(pid)):
-                raise LocsegError(f"another locseg run (pid {pid}) is writing here; wait for it to finish",
-                                  self.out) from None
-            lock.unlink(missing_ok=True)  # stale lock of a dead process: recover
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        with os.fdopen(fd, "w") as f:
-            f.write(me)
-        self._locked = True
-
     def _unlock(self) -> None:
-        if self._locked:
-            (self.out / LOCK).unlink(missing_ok=True)
-            self._locked = False
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # -- queries -------------------------------------------------------------------------------
     def _is_current(self, previous: Manifest | None) -> bool:
@@ -264,6 +251,8 @@ class StageWriter:
         self._write(complete=False)
 
     def finish(self, extra: dict[str, Any] | None = None) -> Manifest:
+        if self._lock is not None:
+            self._lock.check()  # never mark finished a folder another run took over meanwhile
         self.manifest.extra = extra or {}
         self.manifest.cases = dict(sorted(self.manifest.cases.items()))
         self._added = True
@@ -289,16 +278,6 @@ def _first_missing(folder: Path) -> Path | None:
             break
         missing = parent
     return missing
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def folder_fingerprint(folder: str | Path) -> str:

@@ -197,7 +197,7 @@ def test_second_run_on_the_same_out_is_refused_then_the_stale_lock_is_recovered(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert (out / ".locseg.lock").read_text().endswith(f":{proc.pid}")  # left behind by the dead process
+    assert json.loads((out / ".locseg.lock").read_text())["pid"] == proc.pid  # left behind by the dead process
     with open(out / "metrics.jsonl", "a") as f:
         f.write('{"iteration": 99, "lo')  # as if the kill had cut a line short
     code, err = run_inprocess(argv, capsys)
