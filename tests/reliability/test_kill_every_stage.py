@@ -38,7 +38,8 @@ class KillRun:
     stage: str
     tries: int  # starts needed until a kill landed before the stage finished
     delay: float
-    finished_before: int  # case files finished at the kill
+    present: int  # files under their final names at the kill (checkpoints, cases, summaries)
+    finished_before: int  # case files the manifest listed as finished at the kill
     lost: int  # of those, missing or changed after the rerun
 
 
@@ -46,11 +47,11 @@ def _claimed(out: Path) -> bool:
     return (out / "manifest.json").is_file()
 
 
-def kill_at_random(argv: list[str], out: Path, work_s: float, tries: int = 4) -> tuple[int, float]:
-    """Start `locseg argv`, SIGKILL it a random time after it claimed `out`; (tries, delay).
+def kill_at_random(argv: list[str], out: Path, window: float, tries: int = 4) -> tuple[int, float]:
+    """Start `locseg argv`, SIGKILL it uniformly within `window` s after it claimed `out`; (tries, delay).
 
-    Should a run finish before its kill (a loaded machine runs faster than the reference did), it starts
-    over on an emptied `out` with a shorter window.
+    Should a run finish before its kill (the window is a guess from the in-process reference), it starts
+    over on an emptied `out` with the window it was seen to need from its claim to its exit.
     """
     for attempt in range(1, tries + 1):
         shutil.rmtree(out, ignore_errors=True)
@@ -62,13 +63,16 @@ def kill_at_random(argv: list[str], out: Path, work_s: float, tries: int = 4) ->
             while not _claimed(out) and proc.poll() is None:
                 assert time.monotonic() < end, "never got going"
                 time.sleep(0.002)
-            delay = random.uniform(0, work_s * 0.5**attempt)
-            time.sleep(delay)
+            claimed = time.monotonic()
+            delay = random.uniform(0, window)
+            while proc.poll() is None and time.monotonic() < claimed + delay:
+                time.sleep(0.002)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=30)
                 return attempt, delay
             assert proc.returncode == 0, (out.parent / f"{out.name}.stderr").read_text()
+            window = 0.9 * (time.monotonic() - claimed)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -144,6 +148,8 @@ def kill_and_rerun(chain: Chain, stage: Stage, tag: str) -> KillRun:
     if out.exists():
         assert_no_partial_files(out, may_be_complete=True)
     finished = _finished_files(out) if out.exists() else {}
+    present = sum(p.is_file() and not p.name.startswith((TMP_PREFIX, LOCK)) and p.name != "manifest.json"
+                  for p in out.rglob("*")) if out.exists() else 0
     with pytest.raises(SystemExit) as exc:
         main(stage.argv(chain.root, out, rerun=True))
     assert exc.value.code == 0
@@ -152,7 +158,7 @@ def kill_and_rerun(chain: Chain, stage: Stage, tag: str) -> KillRun:
     lost = sum(not p.is_file() or _digest(p) != h for p, h in finished.items())
     assert_same_output(chain.ref(stage), out)
     assert json.loads((out / "manifest.json").read_text())["complete"]
-    return KillRun(stage.name, tries, delay, len(finished), lost)
+    return KillRun(stage.name, tries, delay, present, len(finished), lost)
 
 
 @pytest.mark.parametrize("name", KILLED)
@@ -167,6 +173,6 @@ def test_five_kills_of_every_stage(chain):
     for name in KILLED:
         mine = [r for r in runs if r.stage == name]
         print(f"{name}: {len(mine)} kills, {sum(r.tries for r in mine)} starts, delays "
-              f"{', '.join(f'{r.delay:.2f}' for r in mine)} s, finished files at the kill "
-              f"{[r.finished_before for r in mine]}, lost {sum(r.lost for r in mine)}")
+              f"{', '.join(f'{r.delay:.2f}' for r in mine)} s, files at the kill {[r.present for r in mine]}, "
+              f"of them finished cases {[r.finished_before for r in mine]}, lost {sum(r.lost for r in mine)}")
     assert sum(r.lost for r in runs) == 0
