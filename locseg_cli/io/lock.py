@@ -194,6 +194,8 @@ class FolderLock:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
         except FileExistsError:
             return False
+        except FileNotFoundError:  # a run that failed removed the folder it had created
+            raise LocsegError("was removed by another run meanwhile; rerun", self.folder) from None
         self._fd = fd
         self._beat()
         return True

@@ -8,10 +8,13 @@ date, to redo only cases whose inputs or config changed, and to resume after an 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,15 +149,7 @@ class StageWriter:
         if self.out.exists() and not self.out.is_dir():
             raise LocsegError("exists and is not a folder", self.out)
         mpath = self.out / MANIFEST
-        if mpath.is_file():
-            prev = Manifest.from_json(read_json(mpath), mpath)
-            if prev.stage != self.stage:
-                raise LocsegError(f"holds a `{prev.stage}` output; choose another --out for `{self.stage}`",
-                                  self.out)
-            self.previous = None if self.force else prev
-        elif self.out.is_dir() and any(not p.name.startswith((LOCK, TMP_PREFIX)) for p in self.out.iterdir()):
-            raise LocsegError("is not empty and holds no locseg manifest; choose an empty or new folder",
-                              self.out)
+        self._read_out(locked=False)
         self._created = _first_missing(self.out)  # the outermost folder this run creates, if any
         self._emptied = self.out.is_dir() and not mpath.is_file()  # an empty folder we may leave empty again
         self._times = (self.out.stat().st_atime_ns, self.out.stat().st_mtime_ns) if self._emptied else None
@@ -163,6 +158,10 @@ class StageWriter:
         self._lock = FolderLock(self.out)
         self._lock.acquire()
         try:
+            self._read_out(locked=True)  # again: the run that held the lock until now may have written here
+            if mpath.is_file():  # not ours to roll back, whoever made it
+                self._created, self._emptied = None, False
+            self._saved = len(self.previous.cases) if self.previous else 0  # cases the manifest on disk lists
             sweep_temporaries(self.out)
             self.manifest = Manifest(stage=self.stage, config=self.config, inputs=self.inputs,
                                      fingerprint=self.fingerprint)
@@ -173,10 +172,37 @@ class StageWriter:
             raise
         return self
 
+    def _read_out(self, locked: bool) -> None:
+        """Check --out can take this stage's output and read its previous manifest.
+
+        Before the lock a folder that another run is filling may look foreign; only the check under the
+        lock, when that run is done, may then say so.
+        """
+        mpath = self.out / MANIFEST
+        self.previous = None
+        if mpath.is_file():
+            prev = Manifest.from_json(read_json(mpath), mpath)
+            if prev.stage != self.stage:
+                raise LocsegError(f"holds a `{prev.stage}` output; choose another --out for `{self.stage}`",
+                                  self.out)
+            self.previous = None if self.force else prev
+        elif self.out.is_dir() and any(not p.name.startswith((LOCK, TMP_PREFIX)) for p in self.out.iterdir()) \
+                and (locked or not (self.out / LOCK).exists()):
+            raise LocsegError("is not empty and holds no locseg manifest; choose an empty or new folder",
+                              self.out)
+
     def __exit__(self, exc_type=None, exc=None, tb=None) -> None:
         self._unlock()
         if exc_type is not None and issubclass(exc_type, LocsegError) and not self._added:
             self._roll_back()
+        # A stage that exits by hand from a `finally` (train) passes no exception: the one in flight is here.
+        exc = exc if exc_type is not None else sys.exc_info()[1]
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            # not a bug: one line; what was finished stays (atomic writes left no half file) for the rerun
+            kept = f"the {self._saved} finished case(s) are kept" if self._saved else "what was finished is kept"
+            name = re.sub(rf"^{re.escape(TMP_PREFIX)}[0-9a-f]+-", "", Path(exc.filename).name) if exc.filename else "here"
+            raise LocsegError(f"the disk filled up while writing {name} ({exc.strerror}); "
+                              f"{kept}: free space and rerun the same command", self.out) from None
 
     def _roll_back(self) -> None:
         """A user error stopped the stage before it finished any case: leave --out as it was.
@@ -266,6 +292,7 @@ class StageWriter:
     def _write(self, complete: bool) -> None:
         self.manifest.complete = complete
         write_json(self.out / MANIFEST, self.manifest.to_json())
+        self._saved = len(self.manifest.cases)  # what a rerun will find
 
 
 def _first_missing(folder: Path) -> Path | None:
