@@ -8,22 +8,24 @@ date, to redo only cases whose inputs or config changed, and to resume after an 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
-import socket
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..errors import LocsegError
-from .atomic import read_json, safe_join, sweep_temporaries, validate_case_id, write_json
+from .atomic import TMP_PREFIX, read_json, safe_join, sweep_temporaries, validate_case_id, write_json
+from .lock import LOCK, FolderLock
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
-LOCK = ".locseg.lock"
 
 
 def fingerprint(obj: Any) -> str:
@@ -136,7 +138,7 @@ class StageWriter:
         self.fingerprint = fingerprint({**base, "inputs": {k: v["fingerprint"] for k, v in self.inputs.items()}})
         self.previous: Manifest | None = None
         self.manifest: Manifest | None = None
-        self._locked = False
+        self._lock: FolderLock | None = None
         self._created: Path | None = None
         self._emptied = False
         self._times: tuple[int, int] | None = None
@@ -147,32 +149,60 @@ class StageWriter:
         if self.out.exists() and not self.out.is_dir():
             raise LocsegError("exists and is not a folder", self.out)
         mpath = self.out / MANIFEST
+        self._read_out(locked=False)
+        self._created = _first_missing(self.out)  # the outermost folder this run creates, if any
+        self._emptied = self.out.is_dir() and not mpath.is_file()  # an empty folder we may leave empty again
+        self._times = (self.out.stat().st_atime_ns, self.out.stat().st_mtime_ns) if self._emptied else None
+        self._added = False
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock = FolderLock(self.out)
+        self._lock.acquire()
+        try:
+            self._read_out(locked=True)  # again: the run that held the lock until now may have written here
+            if mpath.is_file():  # not ours to roll back, whoever made it
+                self._created, self._emptied = None, False
+            self._saved = len(self.previous.cases) if self.previous else 0  # cases the manifest on disk lists
+            sweep_temporaries(self.out)
+            self.manifest = Manifest(stage=self.stage, config=self.config, inputs=self.inputs,
+                                     fingerprint=self.fingerprint)
+            if not mpath.is_file():  # claim the folder before the first file lands in it
+                self._write(complete=False)
+        except BaseException:  # __exit__ will not run: do not leave the lock behind
+            self._unlock()
+            raise
+        return self
+
+    def _read_out(self, locked: bool) -> None:
+        """Check --out can take this stage's output and read its previous manifest.
+
+        Before the lock a folder that another run is filling may look foreign; only the check under the
+        lock, when that run is done, may then say so.
+        """
+        mpath = self.out / MANIFEST
+        self.previous = None
         if mpath.is_file():
             prev = Manifest.from_json(read_json(mpath), mpath)
             if prev.stage != self.stage:
                 raise LocsegError(f"holds a `{prev.stage}` output; choose another --out for `{self.stage}`",
                                   self.out)
             self.previous = None if self.force else prev
-        elif self.out.is_dir() and any(p.name != LOCK for p in self.out.iterdir()):
+        elif self.out.is_dir() and any(not p.name.startswith((LOCK, TMP_PREFIX)) for p in self.out.iterdir()) \
+                and (locked or not (self.out / LOCK).exists()):
             raise LocsegError("is not empty and holds no locseg manifest; choose an empty or new folder",
                               self.out)
-        self._created = _first_missing(self.out)  # the outermost folder this run creates, if any
-        self._emptied = self.out.is_dir() and not mpath.is_file()  # an empty folder we may leave empty again
-        self._times = (self.out.stat().st_atime_ns, self.out.stat().st_mtime_ns) if self._emptied else None
-        self._added = False
-        self.out.mkdir(parents=True, exist_ok=True)
-        self._lock()
-        sweep_temporaries(self.out)
-        self.manifest = Manifest(stage=self.stage, config=self.config, inputs=self.inputs,
-                                 fingerprint=self.fingerprint)
-        if not mpath.is_file():  # claim the folder before the first file lands in it
-            self._write(complete=False)
-        return self
 
     def __exit__(self, exc_type=None, exc=None, tb=None) -> None:
         self._unlock()
         if exc_type is not None and issubclass(exc_type, LocsegError) and not self._added:
             self._roll_back()
+        # A stage that exits by hand from a `finally` (train) passes no exception: the one in flight is here.
+        exc = exc if exc_type is not None else sys.exc_info()[1]
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            # not a bug: one line; what was finished stays (atomic writes left no half file) for the rerun
+            kept = f"the {self._saved} finished case(s) are kept" if self._saved else "what was finished is kept"
+            name = re.sub(rf"^{re.escape(TMP_PREFIX)}[0-9a-f]+-", "", Path(exc.filename).name) if exc.filename else "here"
+            raise LocsegError(f"the disk filled up while writing {name} ({exc.strerror}); "
+                              f"{kept}: free space and rerun the same command", self.out) from None
 
     def _roll_back(self) -> None:
         """A user error stopped the stage before it finished any case: leave --out as it was.
@@ -187,27 +217,10 @@ class StageWriter:
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
             os.utime(self.out, ns=self._times)
 
-    def _lock(self) -> None:
-        lock = self.out / LOCK
-        me = f"{socket.gethostname()}:{os.getpid()}"
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            holder = lock.read_text().strip() if lock.is_file() else ""
-            host, _, pid = holder.partition(":")
-            if host == socket.gethostname() and pid.isdigit() and _alive(int(pid)):
-                raise LocsegError(f"another locseg run (pid {pid}) is writing here; wait for it to finish",
-                                  self.out) from None
-            lock.unlink(missing_ok=True)  # stale lock of a dead process: recover
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        with os.fdopen(fd, "w") as f:
-            f.write(me)
-        self._locked = True
-
     def _unlock(self) -> None:
-        if self._locked:
-            (self.out / LOCK).unlink(missing_ok=True)
-            self._locked = False
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # -- queries -------------------------------------------------------------------------------
     def _is_current(self, previous: Manifest | None) -> bool:
@@ -264,6 +277,8 @@ class StageWriter:
         self._write(complete=False)
 
     def finish(self, extra: dict[str, Any] | None = None) -> Manifest:
+        if self._lock is not None:
+            self._lock.check()  # never mark finished a folder another run took over meanwhile
         self.manifest.extra = extra or {}
         self.manifest.cases = dict(sorted(self.manifest.cases.items()))
         self._added = True
@@ -277,6 +292,7 @@ class StageWriter:
     def _write(self, complete: bool) -> None:
         self.manifest.complete = complete
         write_json(self.out / MANIFEST, self.manifest.to_json())
+        self._saved = len(self.manifest.cases)  # what a rerun will find
 
 
 def _first_missing(folder: Path) -> Path | None:
@@ -289,16 +305,6 @@ def _first_missing(folder: Path) -> Path | None:
             break
         missing = parent
     return missing
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def folder_fingerprint(folder: str | Path) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,7 +177,7 @@ def _resume_or_start(s: _Session, force: bool) -> TrainResult:
         return _loop(s, writer, state)
     finally:
         if writer is not None:
-            writer.__exit__(None, None, None)
+            writer.__exit__(*sys.exc_info())  # the exception in flight, if any (a full disk is one line)
 
 
 def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:

@@ -241,7 +241,7 @@ def checkpoint_of_another_model(w: Path) -> Path:
     from locseg_cli.training import TrainConfig
 
     cfg = resolve_config(TrainConfig, None, {"model": "coordconv", "features": "4,4,8,8,16,4", "out_channels": 3})
-    p = w / "run/checkpoints/best.pt"
+    p = w / "run/checkpoints/last.pt"  # the checkpoint infer loads by default
     torch.save({"model": build_model(cfg).state_dict(), "iteration": 1}, p)
     return p
 
@@ -261,7 +261,7 @@ class _RunsCode:
 def checkpoint_runs_code(w: Path) -> Path:
     import torch
 
-    p = w / "run/checkpoints/best.pt"
+    p = w / "run/checkpoints/last.pt"  # the checkpoint infer loads by default
     torch.save({"model": _RunsCode(w / "PWNED")}, p)
     return p
 

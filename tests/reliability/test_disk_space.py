@@ -61,3 +61,48 @@ def test_stage_refuses_before_writing(stage, world, disk_free, capsys):
     disk_free(10**9)
     code, err = run_inprocess(argv + ["--out", str(out)], capsys)
     assert code == 0 and (out / "manifest.json").is_file()
+
+
+FILLS_AT = {"preprocess": 9, "infer": 5, "train": 4}  # the os.replace (a finished file) that meets a full disk
+
+
+@pytest.mark.parametrize("stage", list(FILLS_AT))
+def test_disk_filling_mid_stage_is_one_line_and_keeps_what_was_finished(stage, world, monkeypatch, capsys):
+    """The estimate passed, yet the disk fills (another job wrote meanwhile): ENOSPC on a later file."""
+    import errno
+    import json
+    import os
+
+    from test_interruptions import assert_no_partial_files
+
+    from locseg_cli.io import atomic
+
+    out = world / "out"
+    argv = {"preprocess": ["preprocess", "--data", str(world / "raw"), "--spacing", "2,2,2", "--folds", "2"],
+            "infer": ["infer", "--run", str(world / "run"), "--data", str(world / "raw"), "--threads", "1"],
+            "train": ["train", "--pre", str(world / "pre"), "--features", "4,4,8,8,16,4", "--patch-size", "16,16,32",
+                      "--batch-size", "2", "--epochs", "1", "--iterations-per-epoch", "4", "--val-every", "0",
+                      "--checkpoint-every", "1", "--workers", "0", "--threads", "1", "--fold", "-1"]}[stage]
+    calls = {"n": 0}
+    replace = os.replace
+
+    def full_disk(src, dst):
+        calls["n"] += 1
+        if calls["n"] >= FILLS_AT[stage]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(src))
+        replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", full_disk)
+    code, err = run_inprocess(argv + ["--out", str(out)], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith(f"error: {out}: the disk filled up while ")
+    assert "(No space left on device)" in err and "free space and rerun the same command" in err
+    assert "/.tmp-" not in err  # names the file, not its temporary
+    assert_no_partial_files(out)  # no temporary, no half file, not marked finished
+    kept = json.loads((out / "manifest.json").read_text())["cases"]
+    assert stage == "train" or (kept and f"the {len(kept)} finished case(s) are kept" in err)
+    before = {p: p.read_bytes() for c in kept.values() for p in (out / f for f in c["files"].values())}
+    monkeypatch.setattr(atomic.os, "replace", replace)  # space freed
+    code, err = run_inprocess(argv + ["--out", str(out)], capsys)
+    assert code == 0, err
+    assert all(p.read_bytes() == b for p, b in before.items())  # the earlier output is intact
+    assert json.loads((out / "manifest.json").read_text())["complete"]
