@@ -25,7 +25,7 @@ import pytest
 import torch
 from test_trainer import pre  # noqa: F401  (fixture)
 
-from locseg_cli.training.checkpoint import load_checkpoint
+from locseg_cli.runtime.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[2]
