@@ -338,8 +338,9 @@ class _GateFusionChannelsLast(torch.autograd.Function):
         y = torch.empty((bsz, co, d, h, wd), dtype=dt, device=x.device, memory_format=_CL)
         xp, yp = x.permute(0, 2, 3, 4, 1), y.permute(0, 2, 3, 4, 1)
         wt = w.t()
-        z = _ChannelsLastScratch(x, 3 * c)
-        for b0, b1, slabs in _plan(x.shape, x.device):
+        plan = _plan(x.shape, x.device)
+        z = _ChannelsLastScratch(x, plan, 3 * c)
+        for b0, b1, slabs in plan:
             g0b, g1b, g2b = _gate_views(g0, g1, g2, b0, b1)
             for d0, n in slabs:
                 zm, z0, z1, z2 = z.get(b1 - b0, n)
@@ -361,9 +362,10 @@ class _GateFusionChannelsLast(torch.autograd.Function):
         gxp = gx.permute(0, 2, 3, 4, 1)
         gw, gb = w.new_zeros(co, 3 * c), w.new_zeros(co)
         gg0, gg1, gg2 = torch.empty_like(g0), torch.zeros_like(g1), torch.zeros_like(g2)
-        zs, vs = _ChannelsLastScratch(x, 3 * c), _ChannelsLastScratch(x, 3 * c)
+        plan = _plan(x.shape, x.device)
+        zs, vs = _ChannelsLastScratch(x, plan, 3 * c), _ChannelsLastScratch(x, plan, 3 * c)
         xp = x.permute(0, 2, 3, 4, 1)
-        for b0, b1, slabs in _plan(x.shape, x.device):
+        for b0, b1, slabs in plan:
             k = b1 - b0
             g0b, g1b, g2b = _gate_views(g0, g1, g2, b0, b1)
             for d0, n in slabs:
@@ -400,10 +402,10 @@ class _ChannelsLastScratch:
     """One scratch buffer as an (N, 3C) matrix for a piece of k patches x n slices, with its three
     (k, n, H, W, C) parts (a few shapes per pass, views cached)."""
 
-    def __init__(self, x: Tensor, channels: int) -> None:
-        bsz, _, d, self.h, self.w = x.shape
+    def __init__(self, x: Tensor, plan: list[tuple[int, int, list[tuple[int, int]]]], channels: int) -> None:
+        _, _, _, self.h, self.w = x.shape
         self.channels = channels
-        most = max((b1 - b0) * n for b0, b1, slabs in _plan(x.shape, x.device) for _, n in slabs)
+        most = max((b1 - b0) * n for b0, b1, slabs in plan for _, n in slabs)
         self.buf = x.new_empty(most * self.h * self.w * channels)
         self.views: dict[tuple[int, int], tuple[Tensor, ...]] = {}
 

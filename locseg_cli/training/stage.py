@@ -18,12 +18,11 @@ from .config import TrainConfig
 from .result import TrainResult
 
 
-def fold_cases(manifest, fold: int, pre: Path) -> tuple[list[str], list[str]]:
+def fold_cases(manifest, plan: PreprocessPlan, fold: int, pre: Path) -> tuple[list[str], list[str]]:
     """(train ids, validation ids) of `fold`; fold -1 trains on every labelled case, no validation."""
     labelled = sorted(cid for cid, c in manifest.cases.items() if c["meta"].get("labelled"))
     if fold == -1:
         return labelled, []
-    plan = PreprocessPlan.of(manifest, pre)
     try:
         return plan.fold(fold)
     except IndexError:
@@ -36,12 +35,12 @@ def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = Fals
     """Train `cfg.model` on fold `cfg.fold` of a preprocessed dataset; resumes an interrupted run."""
     pre, out = Path(pre), Path(out)
     manifest = read_manifest(pre, "preprocess")
-    labels = PreprocessPlan.of(manifest, pre).labels
-    cfg = dataclasses.replace(cfg, out_channels=max(int(v) for v in labels) + 1)  # values, not a count: a class subset keeps them
-    train_ids, val_ids = fold_cases(manifest, cfg.fold, pre)
+    plan = PreprocessPlan.of(manifest, pre)
+    cfg = dataclasses.replace(cfg, out_channels=max(int(v) for v in plan.labels) + 1)  # values, not a count: a class subset keeps them
+    train_ids, val_ids = fold_cases(manifest, plan, cfg.fold, pre)
     done = StageWriter("train", out, config_dict(cfg), {"pre": (pre, manifest.fingerprint)}, force).already_done()
     if done is not None:  # up to date: no torch, model, sampler or process group needed
         return TrainResult(out, False, cfg.total_iterations, done.extra.get("best_mean_dice"))
     from .trainer import run_training
 
-    return run_training(pre, out, cfg, manifest, train_ids, val_ids, force, progress)
+    return run_training(pre, out, cfg, manifest, plan, train_ids, val_ids, force, progress)

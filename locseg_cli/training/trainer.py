@@ -128,11 +128,11 @@ class _Session:
     plan: PreprocessPlan | None = None  # what the run embeds in its manifest (`plan.run_json()`)
 
 
-def run_training(pre: Path, out: Path, cfg: TrainConfig, manifest: Manifest, train_ids: list[str],
-                 val_ids: list[str], force: bool = False, progress: Progress | None = None) -> TrainResult:
+def run_training(pre: Path, out: Path, cfg: TrainConfig, manifest: Manifest, plan: PreprocessPlan,
+                 train_ids: list[str], val_ids: list[str], force: bool = False,
+                 progress: Progress | None = None) -> TrainResult:
     """The part of `train` that needs torch: model, sampler, process group, loop (see `training.stage`)."""
     info = dist_info()
-    plan = PreprocessPlan.of(manifest, pre)
     labels = plan.labels
     monitor_ids = val_ids[: cfg.val_cases] if cfg.val_cases is not None else val_ids
     if cfg.batch_size % info.world_size:
