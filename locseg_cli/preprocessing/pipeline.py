@@ -121,15 +121,22 @@ def _sample_class_locations(label: np.ndarray, n: int, rng: np.random.Generator)
     return out
 
 
+def load_label_subset(path: Path, keep: list[int] | None) -> Volume:
+    """A raw label map as float32, the classes outside `keep` set to background (None keeps every class):
+    how preprocess reads training labels, and how shift-eval reads a test cohort's."""
+    label = load_volume(path, dtype=np.float32)
+    if keep is not None:
+        label.array = np.where(np.isin(label.array, keep), label.array, 0).astype(np.float32)
+    return label
+
+
 def _process_case(case_id: str, job: dict) -> CaseResult:
     """Worker: one case from raw files to the preprocessed files (written atomically)."""
     cfg: PreprocessConfig = job["cfg"]
     case: CaseRef = job["case"]
     out = Path(job["out"])
     image = load_volume(case.image)
-    label = load_volume(case.label, dtype=np.float32) if case.label else None
-    if label is not None and job.get("keep") is not None:  # a class subset: the others become background
-        label.array = np.where(np.isin(label.array, job["keep"]), label.array, 0).astype(np.float32)
+    label = load_label_subset(case.label, job.get("keep")) if case.label else None
     prep = prepare_case(image, label, cfg, tuple(job["spacing"]), job["intensity"],
                         axial_source(cfg, Path(job["data"]), job["bpr"], case.case_id))
     cid = case.case_id

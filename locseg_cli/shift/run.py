@@ -106,13 +106,12 @@ class _RawCases:
     def load(self, plan: PreprocessPlan) -> list[PreprocessedCase]:
         from ..io.nifti import load_volume
         from ..preprocessing import prepare_case
-        from ..preprocessing.pipeline import axial_source
+        from ..preprocessing.pipeline import axial_source, load_label_subset
 
         keep = [int(k) for k in plan.labels if k != "0"]
         out = []
         for case in self.cases:
-            label = load_volume(case.label, dtype=np.float32)
-            label.array = np.where(np.isin(label.array, keep), label.array, 0).astype(np.float32)
+            label = load_label_subset(case.label, keep)
             prep = prepare_case(load_volume(case.image), label, plan.config, plan.spacing, plan.intensity,
                                 axial_source(plan.config, self.data, None, case.case_id))
             out.append(PreprocessedCase(case.case_id, prep.image, prep.label, list(prep.location), {},
