@@ -79,9 +79,9 @@ class Conv3dChannelsLast(nn.Conv3d):
     """Conv3d that runs a channels-last CPU input through oneDNN whatever the batch size.
 
     torch picks its slow reference kernel (which also converts to the default layout) for small maps at
-    batch 1 and for single-threaded 1x1x1 kernels: at 64³ x 1 that is every level below the first, about
-    1.7x slower there. The oneDNN op has its own autograd formula; same maths, same parameters. Other
-    inputs take `nn.Conv3d`'s own path.
+    batch 1 and for single-threaded 1x1x1 kernels: at 64³ x 1 that is every level below the first. The
+    oneDNN op has its own autograd formula; same maths, same parameters. Other inputs take `nn.Conv3d`'s
+    own path.
     """
 
     def forward(self, x: Tensor) -> Tensor:
