@@ -150,3 +150,22 @@ def test_an_option_without_effect_in_the_chosen_sampling_is_refused():
     with pytest.raises(LocsegError, match="--foreground-fraction applies to --sampling nnunet only"):
         resolve_config(TrainConfig, None, {"foreground_fraction": 0.67})
     assert resolve_config(TrainConfig, None, {"foreground_fraction": 0.67, "sampling": "nnunet"}).foreground_fraction == 0.67
+
+
+@pytest.mark.parametrize("memory_format, channels_last", [("auto", True), ("contiguous", False)])
+def test_the_step_runs_in_the_layout_the_config_resolves(pre, tmp_path, monkeypatch, memory_format, channels_last):
+    # On CPU `auto` trains channels-last (the faster convolutions); model and inputs must both be in it.
+    import locseg_cli.training.trainer as trainer
+    from locseg_cli.models.layout import is_channels_last
+
+    seen, step = [], trainer.train_step
+
+    def recording(net, model, optimizer, loss_fn, image, location, *args, **kw):
+        conv = model.unet.conv_0.conv_0.conv.weight
+        seen.append((is_channels_last(location), conv.is_contiguous(memory_format=torch.channels_last_3d)
+                     and not conv.is_contiguous()))
+        return step(net, model, optimizer, loss_fn, image, location, *args, **kw)
+
+    monkeypatch.setattr(trainer, "train_step", recording)
+    train(pre, tmp_path / "run", _cfg(model="coordconv", epochs=1, memory_format=memory_format))
+    assert seen and all(s == (channels_last, channels_last) for s in seen)
