@@ -3,8 +3,10 @@
 For baseline, CoordConv and LocBAM at 32³ x 8 and 64³ x 1 (the CPU presets' two patch setups, CPU
 widths 8, 8, 16, 32, 64, 8, 13 classes, LocBAM gate reduction 1 as in the demo presets):
 - `locseg`: the model `locseg train` builds, in the memory layout it picks for the device
-  (`models.layout.resolve_memory_format("auto")`: channels-last 3-D on CPU), stepped by the
-  trainer's own `train_step` (DiceCE, Adam, gradient clipping);
+  (`models.layout.resolve_memory_format("auto")`: channels-last 3-D on CPU) and the precision it picks
+  (`runtime.device.autocast_dtype`: bf16 autocast on a CPU with native bf16, float32 elsewhere), stepped
+  by the trainer's own `train_step` (DiceCE, Adam, gradient clipping);
+- `locseg-fp32`: the same in float32 (`--no-amp`), which shows what the layout alone gives;
 - `plain`: the same network as a newcomer would write it: MONAI `BasicUNet` in the default layout
   (CoordConv: BasicUNet on the CT and the three location channels concatenated; LocBAM, which MONAI
   lacks: locseg's model in the default layout), DiceCE + Adam, zero_grad / forward / backward / step.
@@ -26,6 +28,7 @@ from benchlib import interleaved, machine, stderr, write_result
 
 from locseg_cli.models import ModelConfig, build_model
 from locseg_cli.models.layout import resolve_memory_format, to_layout
+from locseg_cli.runtime.device import autocast_dtype
 from locseg_cli.training.trainer import make_loss, train_step
 
 FEATURES = (8, 8, 16, 32, 64, 8)
@@ -42,8 +45,11 @@ def _batch(size: int, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Te
     return image, loc, label
 
 
-def locseg_step(model_name: str, image, loc, label):
-    """`locseg train`'s step: its model, its layout, its `train_step`."""
+CPU = torch.device("cpu")
+
+
+def locseg_step(model_name: str, image, loc, label, amp: bool = True):
+    """`locseg train`'s step: its model, its layout, its precision, its `train_step`."""
     torch.manual_seed(0)
     model = build_model(ModelConfig(model=model_name, features=FEATURES, out_channels=CLASSES,
                                     locbam_reduction=1)).train()
@@ -51,7 +57,8 @@ def locseg_step(model_name: str, image, loc, label):
     model.to(memory_format=fmt)
     img, lc = to_layout(image, fmt), to_layout(loc, fmt)
     opt, loss_fn = torch.optim.Adam(model.parameters(), lr=3e-3), make_loss()
-    return lambda: train_step(model, model, opt, loss_fn, img, lc, label, 12.0)
+    dtype = autocast_dtype(amp, "bf16", CPU)
+    return lambda: train_step(model, model, opt, loss_fn, img, lc, label, 12.0, amp_dtype=dtype)
 
 
 def plain_step(model_name: str, image, loc, label):
@@ -83,19 +90,23 @@ def run_setup(size: int, batch: int, rounds: int) -> dict:
     tasks = {}
     for m in MODELS:
         tasks[f"{m}/locseg"] = locseg_step(m, image, loc, label)
+        tasks[f"{m}/locseg-fp32"] = locseg_step(m, image, loc, label, amp=False)
         tasks[f"{m}/plain"] = plain_step(m, image, loc, label)
     cpu: dict[str, list[float]] = {}
     wall = interleaved(tasks, rounds, cpu=cpu, log=stderr)
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     med_wall = {k: statistics.median(v) for k, v in wall.items()}
-    out = {"patch": size, "batch": batch, "rounds": rounds, "cpu_s": cpu, "wall_s": wall,
+    precision = str(autocast_dtype(True, "bf16", CPU) or torch.float32).removeprefix("torch.")
+    out = {"patch": size, "batch": batch, "rounds": rounds, "locseg_precision": precision, "cpu_s": cpu, "wall_s": wall,
            "median_cpu_s": med_cpu, "median_wall_s": med_wall,
            "patches_per_s": {k: batch / v for k, v in med_cpu.items()}, "models": {}}
     for m in MODELS:
         out["models"][m] = {
             "speedup_over_plain_cpu": med_cpu[f"{m}/plain"] / med_cpu[f"{m}/locseg"],
             "speedup_over_plain_wall": med_wall[f"{m}/plain"] / med_wall[f"{m}/locseg"],
+            "fp32_speedup_over_plain_cpu": med_cpu[f"{m}/plain"] / med_cpu[f"{m}/locseg-fp32"],
             "over_baseline_same_layout_cpu": med_cpu[f"{m}/locseg"] / med_cpu["baseline/locseg"],
+            "fp32_over_baseline_same_layout_cpu": med_cpu[f"{m}/locseg-fp32"] / med_cpu["baseline/locseg-fp32"],
         }
     return out
 
@@ -106,11 +117,11 @@ def main() -> None:
     ap.add_argument("--setups", default="32x8,64x1", help="comma list of SIZExBATCH")
     ap.add_argument("--rounds", type=int, default=8, help="interleaved rounds per setup")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="16³ x 2 and 3 rounds: a smoke run")
+    ap.add_argument("--quick", action="store_true", help="32³ x 1 and 2 rounds: a smoke run")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    setups = "16x2" if args.quick else args.setups
-    rounds = 3 if args.quick else args.rounds
+    setups = "32x1" if args.quick else args.setups
+    rounds = 2 if args.quick else args.rounds
     result = {"machine": machine(args.threads), "setups": {}}
     for setup in setups.split(","):
         size, batch = (int(v) for v in setup.split("x"))
@@ -118,9 +129,10 @@ def main() -> None:
         r = run_setup(size, batch, rounds)
         result["setups"][setup] = r
         for m, f in r["models"].items():
-            print(f"{setup} {m:9s}: locseg {r['patches_per_s'][m + '/locseg']:.2f} patches/s, "
-                  f"{f['speedup_over_plain_cpu']:.2f}x the plain loop (wall {f['speedup_over_plain_wall']:.2f}x), "
-                  f"{f['over_baseline_same_layout_cpu']:.3f}x the baseline's step", flush=True)
+            print(f"{setup} {m:9s}: locseg ({r['locseg_precision']}) {r['patches_per_s'][m + '/locseg']:.2f} patches/s, "
+                  f"{f['speedup_over_plain_cpu']:.2f}x the plain loop (wall {f['speedup_over_plain_wall']:.2f}x; "
+                  f"float32 {f['fp32_speedup_over_plain_cpu']:.2f}x), {f['over_baseline_same_layout_cpu']:.3f}x "
+                  f"the baseline's step (float32 {f['fp32_over_baseline_same_layout_cpu']:.3f}x)", flush=True)
     write_result(args.out, result)
 
 

@@ -17,7 +17,7 @@ class InferConfig:
     mirror_axes: list[int] = ()  # test-time mirroring over these axes (0 axial, 1, 2); location flips along
     save_probabilities: bool = False  # probabilities/{case}.npz (float16, preprocessed grid, C x z x y x)
     device: str | None = None
-    amp: bool = True  # autocast on CUDA
+    amp: bool = True  # autocast where native: bf16 on CUDA and on CPUs with native bf16 (runtime.device)
     shift: float = 0.0  # axial location shift in % of the full range (shift-eval)
     shift_axes: Literal["axial", "all"] = "axial"
     threads: int | None = None

@@ -14,6 +14,7 @@ from ..errors import LocsegError
 from ..io.manifest import Manifest, read_manifest
 from ..location import apply_shift
 from ..models import ModelConfig, build_model
+from ..models.layout import resolve_memory_format
 from ..preprocessing.plan import PreprocessPlan
 from ..runtime.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from ..runtime.device import DistInfo, resolve_device
@@ -59,7 +60,7 @@ class RunPredictor:
         except RuntimeError:
             raise LocsegError(f"weights of another model: they do not fit this run's model {model_cfg.model!r} "
                               f"({_mismatch(model.state_dict(), weights)})", ckpt_path) from None
-        model.to(device).eval()
+        model.to(device, memory_format=resolve_memory_format("auto", device)).eval()
         return cls(run, man, model_cfg, patch_size, plan, model, device, cfg)
 
     @property
@@ -86,7 +87,7 @@ class RunPredictor:
                 loc = [v[::-1].copy() if a in axes else v for a, v in enumerate(location)]
                 out = predict_volume(self.model, img, loc, self.patch_size, overlap=self.cfg.overlap,
                                      sw_batch_size=self.cfg.sw_batch_size, device=self.device, pad_value=pad_value,
-                                     amp=self.cfg.amp)
+                                     amp=self.cfg.amp, layout=resolve_memory_format("auto", self.device))
                 if total is None:
                     total = out
                 else:  # added through numpy's flipped view: no third full-volume copy

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from ..location import slice_location
+from ..models.layout import to_layout
+from ..runtime.device import autocast_dtype
 
 SIGMA_SCALE = 0.125  # Gaussian blending sigma as a fraction of the window (nnU-Net, MONAI's default)
 
@@ -24,11 +26,14 @@ SIGMA_SCALE = 0.125  # Gaussian blending sigma as a fraction of the window (nnU-
 def predict_volume(model: torch.nn.Module, image: np.ndarray, location: Sequence[np.ndarray],
                    roi_size: Sequence[int], overlap: float = 0.5, sw_batch_size: int = 4,
                    device: torch.device | str = "cpu", out_device: torch.device | str = "cpu",
-                   pad_value: float = 0.0, amp: bool = False, softmax: bool = False) -> torch.Tensor:
+                   pad_value: float = 0.0, amp: bool = False, softmax: bool = False,
+                   layout: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
     """Gaussian-blended logits (C, z, y, x) of a preprocessed volume on `out_device` (`softmax`: probabilities).
 
     `location` holds the volume's three per-axis location vectors (`locseg_cli.location`); voxels
     MONAI pads (volumes smaller than the window, value `pad_value`) get them extended linearly.
+    `amp`: autocast where the device computes a lower precision natively (`runtime.device.autocast_dtype`);
+    `layout`: the memory layout the windows are handed to the model in (the model's own).
     """
     from monai.inferers import sliding_window_inference
 
@@ -43,13 +48,14 @@ def predict_volume(model: torch.nn.Module, image: np.ndarray, location: Sequence
     if not image.flags.writeable:  # torch would warn on a read-only (memory-mapped) array
         image = image.copy()
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-    autocast = amp and device.type == "cuda"
+    dtype = autocast_dtype(amp, "bf16", device)
 
     def predictor(window: torch.Tensor, slices: list[list[slice]]) -> torch.Tensor:
-        loc = window_location(vectors, slices, window.shape[2:])
-        if not autocast:
+        loc = to_layout(window_location(vectors, slices, window.shape[2:]), layout)
+        window = to_layout(window, layout)
+        if dtype is None:
             return model(window, loc)
-        with torch.autocast(device.type):
+        with torch.autocast(device.type, dtype=dtype):
             return model(window, loc).float()
 
     was_training = model.training

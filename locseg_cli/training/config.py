@@ -37,7 +37,9 @@ class TrainConfig(ModelConfig):
     log_every: int = 10
     checkpoint_every: int = 250  # iterations between `last` checkpoints (paper: every 50 epochs)
     # runtime
-    amp: bool = True  # autocast on CUDA (ignored on CPU)
+    # autocast: bf16/fp16 on CUDA; bf16 on CPUs with native bf16 (AMX), float32 on other CPUs
+    # (runtime.device.autocast_dtype); the run manifest records the precision used
+    amp: bool = True
     amp_dtype: Literal["bf16", "fp16"] = "bf16"
     compile: bool = False
     # Activation layout: channels-last 3-D on CPU (faster convolutions), the default on CUDA.

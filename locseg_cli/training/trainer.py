@@ -29,6 +29,7 @@ from ..progress import NullProgress, Progress
 from ..runtime.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, unwrap_model
 from ..runtime.device import (
     DistInfo,
+    autocast_dtype,
     barrier,
     broadcast,
     destroy_process_group,
@@ -193,9 +194,8 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = make_optimizer(cfg, model.parameters())
-    use_amp = cfg.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if cfg.amp_dtype == "bf16" else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
+    amp_dtype = autocast_dtype(cfg.amp, cfg.amp_dtype, device)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     start, best = state["start"], None
     if state["checkpoint"]:
         ck = load_checkpoint(Path(state["checkpoint"]), map_location=device)
@@ -228,8 +228,7 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
             img = to_layout(batch["image"].to(device, non_blocking=True), layout)
             loc = to_layout(batch["location"].to(device, non_blocking=True), layout)
             lab = batch["label"].to(device, non_blocking=True)
-            loss = train_step(net, model, optimizer, loss_fn, img, loc, lab, cfg.grad_clip, scaler,
-                              amp_dtype if use_amp else None)
+            loss = train_step(net, model, optimizer, loss_fn, img, loc, lab, cfg.grad_clip, scaler, amp_dtype)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"loss became {loss.item()} at iteration {it}; lower --lr or disable --amp")
             done = it + 1
@@ -245,7 +244,7 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
             if is_val:
                 if info.is_main:
                     last_val = validate(unwrap_model(model), pre, manifest, s.monitor_ids, labels, cfg.patch_size,
-                                        cfg.val_overlap, cfg.sw_batch_size, device, amp=use_amp)
+                                        cfg.val_overlap, cfg.sw_batch_size, device, amp=cfg.amp, layout=layout)
                     _log(metrics_file, {"iteration": done, "val_dice": last_val["dice"],
                                         "val_mean_dice": last_val["mean_dice"]})
                     if best is None or last_val["mean_dice"] > best:
@@ -270,7 +269,8 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
         extra = {"labels": labels, "fold": cfg.fold, "train_cases": s.train_ids, "val_cases": s.val_ids,
                  "monitored_cases": s.monitor_ids,
                  "best_mean_dice": best, "final_validation": last_val, "world_size": info.world_size,
-                 "device": str(device), "preprocess": s.plan.run_json()}
+                 "device": str(device), "precision": str(amp_dtype or torch.float32).removeprefix("torch."),
+                 "preprocess": s.plan.run_json()}
         writer.finish(extra)
     return TrainResult(out, True, total, best)
 

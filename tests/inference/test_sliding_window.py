@@ -100,3 +100,33 @@ def test_mirroring_averages_the_logits_of_each_mirrored_prediction():
         expected += out.flip([a + 1 for a in axes]) if axes else out
     assert torch.allclose(predictor.logits(image, vectors, 0.0), expected / 4, atol=1e-5)
     assert torch.allclose(predictor.probabilities(image, vectors, 0.0), torch.softmax(expected / 4, 0), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["baseline", "coordconv", "locbam"])
+def test_channels_last_and_cpu_bf16_windows_follow_the_default_float32_prediction(name, monkeypatch):
+    # `infer` on CPU runs the windows channels-last and, on a CPU with native bf16, autocast: the logits
+    # follow the plain float32 prediction (exactly up to float rounding in float32, within bf16's in bf16),
+    # and every window reaches the model in the layout asked for.
+    import locseg_cli.runtime.device as device_mod
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(model=name, out_channels=3, features=(4, 4, 8, 8, 16, 4),
+                                    locbam_reduction=1)).eval()
+    rng = np.random.default_rng(3)
+    shape, roi = (40, 34, 44), (32, 32, 32)
+    image = rng.normal(size=shape).astype(np.float32)
+    args = (image, location_vectors(shape), roi)
+    plain = predict_volume(model, *args, overlap=0.5, sw_batch_size=3)
+    seen = []
+    cl = torch.channels_last_3d
+    model.register_forward_pre_hook(lambda m, inputs: seen.append(tuple(t.is_contiguous(memory_format=cl)
+                                                                        for t in inputs)))
+    model.to(memory_format=cl)
+    fast = predict_volume(model, *args, overlap=0.5, sw_batch_size=3, layout=cl)
+    assert seen and all(s == (True, True) for s in seen)
+    torch.testing.assert_close(fast, plain, atol=1e-4, rtol=1e-4)
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
+    bf16 = predict_volume(model, *args, overlap=0.5, sw_batch_size=3, layout=cl, amp=True)
+    assert bf16.dtype == torch.float32
+    assert float((bf16 - plain).norm() / plain.norm()) < 3e-2
+    assert float((bf16.argmax(0) == plain.argmax(0)).float().mean()) > 0.95

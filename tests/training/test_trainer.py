@@ -169,3 +169,24 @@ def test_the_step_runs_in_the_layout_the_config_resolves(pre, tmp_path, monkeypa
     monkeypatch.setattr(trainer, "train_step", recording)
     train(pre, tmp_path / "run", _cfg(model="coordconv", epochs=1, memory_format=memory_format))
     assert seen and all(s == (channels_last, channels_last) for s in seen)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_manifest_records_the_precision_the_step_ran_in(pre, tmp_path, monkeypatch, native):
+    # bf16 autocast on a CPU with native bf16, float32 elsewhere: the step gets that dtype and the run says so.
+    import locseg_cli.runtime.device as device_mod
+    import locseg_cli.training.trainer as trainer
+
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: native)
+    seen, step = [], trainer.train_step
+
+    def recording(*args, **kw):
+        seen.append(args[-1])
+        return step(*args, **kw)
+
+    monkeypatch.setattr(trainer, "train_step", recording)
+    train(pre, tmp_path / "run", _cfg(model="locbam", epochs=1))
+    expected = torch.bfloat16 if native else None
+    assert seen and all(s is expected for s in seen)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["extra"]["precision"] == ("bfloat16" if native else "float32")
