@@ -16,7 +16,8 @@ from ..errors import LocsegError
 from ..io.atomic import atomic_dir, check_new_dir, write_json
 from .card import CARD_FILE, FORMAT_NAMES
 
-# the largest logit difference accepted between the exported file and PyTorch (float32, patch sizes used)
+# the largest logit difference accepted between the exported file and PyTorch, per unit of the largest
+# logit magnitude (at least 1): float32 rounding in another runtime's kernels
 TOLERANCE = 1e-4
 # examples traced with a batch of 1 would let torch.export fix the batch size to 1: trace with 2
 EXAMPLE_BATCH = 2
@@ -89,10 +90,12 @@ def verify(model, logits, image, location, runtime: str) -> dict[str, Any]:
     with torch.no_grad():
         expected = model(torch.from_numpy(image), torch.from_numpy(location)).numpy()
     diff = float(np.max(np.abs(np.asarray(logits) - expected)))
-    if not diff <= TOLERANCE:
-        raise RuntimeError(f"the exported model's logits differ from PyTorch's by {diff:.3g} (> {TOLERANCE})")
+    scale = float(np.max(np.abs(expected)))
+    limit = TOLERANCE * max(1.0, scale)  # float32 rounding grows with the logits of a trained network
+    if not diff <= limit:
+        raise RuntimeError(f"the exported model's logits differ from PyTorch's by {diff:.3g} (> {limit:.3g})")
     return {"runtime": runtime, "batch": int(image.shape[0]), "max_abs_logit_diff": diff,
-            "tolerance": TOLERANCE}
+            "max_abs_logit": scale, "tolerance": limit}
 
 
 def _card(trained, fmt: str, file: str, made: dict[str, str], check: dict[str, Any]) -> dict[str, Any]:

@@ -125,3 +125,17 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(trained_run, tmp_path, 
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], proc.stderr
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_the_check_refuses_logits_that_differ():
+    import torch
+
+    from locseg_cli.export.run import example_inputs, verify
+
+    model = torch.nn.Module()
+    model.forward = lambda image, location: image * 100.0  # logits up to a few hundred
+    image, location = example_inputs(1, (4, 4, 4))
+    expected = image * 100.0
+    assert verify(model, expected + 1e-3, image, location, "x")["tolerance"] > 1e-3  # relative to the scale
+    with pytest.raises(RuntimeError, match="differ from PyTorch's"):
+        verify(model, expected + 1.0, image, location, "x")
