@@ -57,3 +57,20 @@ def write_dataset(root: Path, n: int = 4, axial_first: tuple[int, ...] = (1,), s
         w.write_case(f"case_{i:03d}", img, lab, aff)
     w.finish()
     return root
+
+
+def write_tiny_run(root: Path, **train_options) -> Path:
+    """A raw dataset, its preprocessing (2 mm, 2 folds) and a seconds-long LocBAM training under `root`.
+
+    Returns the run folder (`root/run`); `train_options` override the tiny defaults (TrainConfig keys).
+    """
+    from locseg_cli.config import resolve_config
+    from locseg_cli.preprocessing import PreprocessConfig, preprocess
+    from locseg_cli.training import TrainConfig, train
+
+    write_dataset(root / "raw", n=4)
+    preprocess(root / "raw", root / "pre", resolve_config(PreprocessConfig, None, {"spacing": "2,2,2", "folds": 2}))
+    options = {"model": "locbam", "features": "4,4,8,8,16,4", "patch_size": "16,16,32", "batch_size": 4, "epochs": 1,
+               "iterations_per_epoch": 4, "val_every": 0, "workers": 0, "locbam_reduction": 4, "threads": 1}
+    train(root / "pre", root / "run", resolve_config(TrainConfig, None, {**options, **train_options}))
+    return root / "run"

@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"bpr", "phantom", "evaluation"},
     {"preprocessing"},
     {"sampling", "inference"},
-    {"training", "shift", "atlas"},
+    {"training", "shift", "atlas", "export"},
     {"postprocessing", "reporting"},
     {"commands"},
     {"app"},

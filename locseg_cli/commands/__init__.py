@@ -13,5 +13,6 @@ REGISTERED: list[tuple[str, str]] = [
     ("bpr", "bpr"),
     ("models", "models"),
     ("shift-eval", "shift_eval"),
+    ("export", "export"),
     ("report", "report"),
 ]

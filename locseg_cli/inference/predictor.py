@@ -23,6 +23,43 @@ from .sliding_window import predict_volume, softmax_
 
 
 @dataclass
+class TrainedRun:
+    """A `train` output with its weights loaded on CPU: what inference and export start from."""
+
+    run: Path
+    manifest: Manifest
+    model_cfg: ModelConfig
+    patch_size: tuple[int, int, int]
+    plan: PreprocessPlan
+    model: torch.nn.Module  # in training mode, on CPU, weights of `checkpoint_path`
+    checkpoint_path: Path
+    checkpoint: dict  # the checkpoint's other entries (iteration, best_mean_dice, ...), weights dropped
+
+
+def load_trained_run(run: str | Path, checkpoint: str = "last") -> TrainedRun:
+    """The run's model (options and patch size from its manifest, not training's config class: inference
+    sits below training) with the weights of `checkpoints/{checkpoint}.pt`; one line on a bad run."""
+    run = Path(run)
+    man = read_manifest(run, "train")
+    model_cfg = resolve_config(ModelConfig, base=man.config)
+    patch_size = tuple(int(p) for p in man.config["patch_size"])
+    plan = PreprocessPlan.of(man, run)
+    model = build_model(model_cfg)
+    ckpt_path = run / CHECKPOINT_DIR / f"{checkpoint}.pt"
+    ckpt = load_checkpoint(ckpt_path, map_location="cpu")
+    weights = ckpt.get("model") if isinstance(ckpt, dict) else None
+    if not isinstance(weights, dict):
+        raise LocsegError("not a locseg checkpoint (no model weights)", ckpt_path)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError:
+        raise LocsegError(f"weights of another model: they do not fit this run's model {model_cfg.model!r} "
+                          f"({_mismatch(model.state_dict(), weights)})", ckpt_path) from None
+    meta = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "scaler")}
+    return TrainedRun(run, man, model_cfg, patch_size, plan, model, ckpt_path, meta)
+
+
+@dataclass
 class RunPredictor:
     """Loads a `train` output and predicts class probabilities for preprocessed volumes.
 
@@ -41,27 +78,13 @@ class RunPredictor:
 
     @classmethod
     def load(cls, run: str | Path, cfg: InferConfig) -> RunPredictor:
-        run = Path(run)
-        man = read_manifest(run, "train")
-        model_cfg = resolve_config(ModelConfig, base=man.config)
-        patch_size = tuple(int(p) for p in man.config["patch_size"])
-        plan = PreprocessPlan.of(man, run)
         device = resolve_device(cfg.device, DistInfo())
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        model = build_model(model_cfg)
-        ckpt_path = run / CHECKPOINT_DIR / f"{cfg.checkpoint}.pt"
-        ckpt = load_checkpoint(ckpt_path, map_location="cpu")
-        weights = ckpt.get("model") if isinstance(ckpt, dict) else None
-        if not isinstance(weights, dict):
-            raise LocsegError("not a locseg checkpoint (no model weights)", ckpt_path)
-        try:
-            model.load_state_dict(weights)
-        except RuntimeError:
-            raise LocsegError(f"weights of another model: they do not fit this run's model {model_cfg.model!r} "
-                              f"({_mismatch(model.state_dict(), weights)})", ckpt_path) from None
-        model.to(device, memory_format=resolve_memory_format("auto", device)).eval()
-        return cls(run, man, model_cfg, patch_size, plan, model, device, cfg)
+        trained = load_trained_run(run, cfg.checkpoint)
+        trained.model.to(device, memory_format=resolve_memory_format("auto", device)).eval()
+        return cls(trained.run, trained.manifest, trained.model_cfg, trained.patch_size, trained.plan, trained.model,
+                   device, cfg)
 
     @property
     def labels(self) -> dict[str, str]:

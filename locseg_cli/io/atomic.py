@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,42 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def check_new_dir(final: str | Path, replace: bool = False) -> Path:
+    """`final` as a Path when a new folder may take its place: absent, empty, or `replace`; else one line."""
+    final = Path(final)
+    if final.exists() and not final.is_dir():
+        raise LocsegError("exists and is not a folder", final)
+    if final.is_dir() and any(final.iterdir()) and not replace:
+        raise LocsegError("exists and is not empty; pass --force to replace it", final)
+    return final
+
+
+@contextmanager
+def atomic_dir(final: str | Path, replace: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside `final`; on success it becomes `final` by one rename.
+
+    For outputs that are a few files which only make sense together (an exported model and its
+    card): a failure removes the temporary folder, so `final` holds all of them or none. An existing
+    non-empty `final` is refused unless `replace` (then moved aside and removed after the rename).
+    """
+    final = check_new_dir(final, replace)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}-{final.name}")
+    tmp.mkdir()
+    try:
+        yield tmp
+        aside = None
+        if final.is_dir():
+            aside = final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}-old-{final.name}")
+            os.rename(final, aside)
+        os.rename(tmp, final)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from monai.networks.nets.basic_unet import TwoConv, UpCat
 from torch import Tensor, nn
 
-from .layout import is_channels_last
+from .layout import is_channels_last, tracing
 
 # The places a block can be inserted: the raw input, after the first conv block (the paper's
 # choice), after the last decoder block, on the logits.
@@ -54,9 +54,12 @@ class _MaxPool2(torch.autograd.Function):
 
 
 class MaxPool2(nn.Module):
-    """Module form of `_MaxPool2` (BasicUNet's `max_pooling`)."""
+    """Module form of `_MaxPool2` (BasicUNet's `max_pooling`); while `tracing()` (export) the plain op,
+    since a tracer cannot record a custom autograd function and an exported graph needs no backward."""
 
     def forward(self, x: Tensor) -> Tensor:
+        if tracing():
+            return F.max_pool3d(x, kernel_size=2)
         return _MaxPool2.apply(x)
 
 

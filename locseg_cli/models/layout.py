@@ -28,5 +28,17 @@ def to_layout(t: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
 
 def is_channels_last(x: torch.Tensor) -> bool:
     """x is 5-D and stored N, D, H, W, C, and not also in the default layout (one channel, say), so
-    layers take their channels-last path only where the layout is unambiguous."""
-    return x.dim() == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d)
+    layers take their channels-last path only where the layout is unambiguous. Never while `tracing()`:
+    the channels-last forms call oneDNN directly, which an exported graph cannot hold."""
+    return (x.dim() == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d)
+            and not tracing())
+
+
+def tracing() -> bool:
+    """True while `torch.jit.trace` or `torch.export` (which the ONNX exporter runs) records the model.
+
+    Layers whose fast form is a custom autograd function, a oneDNN call or a shape-dependent Python
+    loop (the 2x max-pool, the fused LocBAM pass, the channels-last layers) then run their plain form:
+    the same maths in standard ops, which both tracers record and ONNX can express (`locseg export`).
+    """
+    return torch.jit.is_tracing() or torch.compiler.is_exporting()

@@ -8,7 +8,8 @@ concatenated (3C) and fused back to C by a 1x1x1 conv.
 
 This module is the block as the paper describes it; `locbam_fused` computes the same numbers
 (pooling, stacked gates, gating + fusion in one recomputing pass) for speed and memory, and is what
-`LocBAM(fused=True)`, the default, runs. `fused=False` runs the straightforward form below.
+`LocBAM(fused=True)`, the default, runs. `fused=False`, and any model while it is traced for export,
+runs the straightforward form below.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .layout import tracing
 from .locbam_fused import axis_means, gate_fusion, stacked_gates
 
 
@@ -73,17 +75,24 @@ class LocBAM(nn.Module):
                                    for _ in range(3))
         self.fuse = nn.Conv3d(3 * channels, channels, kernel_size=1)
 
+    def runs_fused(self) -> bool:
+        """The fused pass, unless off or a tracer records the model (export): it then runs the
+        straightforward form, the same numbers in standard ops (custom autograd functions and the
+        fused pass's shape-dependent piece loop cannot be exported)."""
+        return self.fused and not tracing()
+
     def axis_gates(self, x: Tensor, location: Tensor) -> list[Tensor]:
         """The three gates (B, C, L_a), gate a computed from features and location pooled onto axis a."""
-        pooled = axis_means(x) if self.fused else [x.mean(dim=_others(a)) for a in range(3)]
+        fused = self.runs_fused()
+        pooled = axis_means(x) if fused else [x.mean(dim=_others(a)) for a in range(3)]
         positions = [location[:, a:a + 1].mean(dim=_others(a)).to(pooled[a].dtype) for a in range(3)]
-        if self.fused and pooled[0].shape == pooled[1].shape == pooled[2].shape:  # cubic patches
+        if fused and pooled[0].shape == pooled[1].shape == pooled[2].shape:  # cubic patches
             return list(stacked_gates(self.gates, torch.stack(pooled), torch.stack(positions)).unbind(0))
         return [gate(pooled[a], positions[a]) for a, gate in enumerate(self.gates)]
 
     def forward(self, x: Tensor, location: Tensor) -> Tensor:
         g = self.axis_gates(x, location)
-        if self.fused:
+        if self.runs_fused():
             w = self.fuse.weight.view(self.channels, 3 * self.channels)
             return gate_fusion(x, g[0], g[1], g[2], w, self.fuse.bias)
         return self.fuse(naive_gated_concat(x, g))
