@@ -10,22 +10,6 @@ from locseg_cli.config import resolve_config
 from locseg_cli.errors import LocsegError
 from locseg_cli.inference import InferConfig, infer
 from locseg_cli.io.nifti import canonical_orientation, load_volume, save_volume
-from locseg_cli.preprocessing import PreprocessConfig, preprocess
-from locseg_cli.training import TrainConfig, train
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    from synthdata import write_dataset
-
-    root = tmp_path_factory.mktemp("infer")
-    write_dataset(root / "raw", n=4)
-    preprocess(root / "raw", root / "pre", resolve_config(PreprocessConfig, None, {"spacing": "2,2,2", "folds": 2}))
-    cfg = resolve_config(TrainConfig, None, {"model": "locbam", "features": "4,4,8,8,16,4", "patch_size": "16,16,32",
-                                             "batch_size": 4, "epochs": 1, "iterations_per_epoch": 4, "val_every": 0,
-                                             "workers": 0, "locbam_reduction": 4, "threads": 1})
-    train(root / "pre", root / "run", cfg)
-    return root
 
 
 def _orientations(folder):
