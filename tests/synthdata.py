@@ -69,11 +69,13 @@ def rotation(axis: int, degrees: float) -> np.ndarray:
 
 
 def write_dicom_series(folder: Path, array: np.ndarray, affine: np.ndarray, series_uid: str | None = None,
-                       study_uid: str | None = None, skip: tuple[int, ...] = (), reverse_numbers: bool = False) -> Path:
+                       study_uid: str | None = None, skip: tuple[int, ...] = (), reverse_numbers: bool = False,
+                       prefix: str = "IM") -> Path:
     """Write `array` ((column, row, slice), HU) with RAS `affine` as a CT series of single-slice files, as a
     scanner export would: positions and orientation in DICOM's LPS patient coordinates, int16 pixels with a
     rescale intercept, file names that do not follow the slice order. `skip`: slices left out (a gap);
-    `reverse_numbers`: InstanceNumber counts from the last slice (head-to-feet numbering)."""
+    `reverse_numbers`: InstanceNumber counts from the last slice (head-to-feet numbering); `prefix` starts each
+    file name (another one lets a second series land in the same folder)."""
     import pydicom
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
@@ -110,5 +112,5 @@ def write_dicom_series(folder: Path, array: np.ndarray, affine: np.ndarray, seri
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
         ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = -1024.0, 1.0, "HU"
         ds.PixelData = np.ascontiguousarray((array[:, :, k].T + 1024).astype(np.int16)).tobytes()
-        ds.save_as(folder / f"IM{(k * 7919) % 100003:06d}.dcm", enforce_file_format=True)
+        ds.save_as(folder / f"{prefix}{(k * 7919) % 100003:06d}.dcm", enforce_file_format=True)
     return folder

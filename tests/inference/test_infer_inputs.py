@@ -96,7 +96,7 @@ def test_bad_inputs_stop_before_anything_is_written(bad, run, tmp_path):
     good = write_dicom_series(tmp_path / "in" / "a_good", _case(1), aff)
     if bad == "two-series":
         data = write_dicom_series(tmp_path / "in" / "b_bad", _case(2), aff, series_uid="1.2.9.1")
-        write_dicom_series(data, _case(3)[:, :, :5], aff, series_uid="1.2.9.2")
+        write_dicom_series(data, _case(3), aff, series_uid="1.2.9.2", prefix="B")
         data, message = tmp_path / "in", f"{data}: holds 2 DICOM series (1.2.9.1, 1.2.9.2)"
     elif bad == "missing-slice":
         data = write_dicom_series(tmp_path / "in" / "b_bad", _case(2), aff, skip=(3,))

@@ -62,7 +62,7 @@ def test_a_stack_written_against_its_normal_comes_back_in_normal_order_same_worl
 def test_two_series_in_one_folder_are_refused_naming_both(tmp_path):
     arr, _ = _volume()
     write_dicom_series(tmp_path / "s", arr, GEOMETRIES["axial"], series_uid="1.2.3.1")
-    write_dicom_series(tmp_path / "s", arr[:, :, :4], GEOMETRIES["axial"], series_uid="1.2.3.2")
+    write_dicom_series(tmp_path / "s", arr, GEOMETRIES["axial"], series_uid="1.2.3.2", prefix="B")
     with pytest.raises(LocsegError) as err:
         scan_series(tmp_path / "s")
     assert str(err.value) == f"{tmp_path / 's'}: holds 2 DICOM series (1.2.3.1, 1.2.3.2); give each series its own folder"
