@@ -25,6 +25,7 @@ def write_dicom_seg(path: str | Path, labels: np.ndarray, series: DicomSeries, n
 
     `names` maps the label values to segment names (background 0 is not a segment); the segments are
     numbered 1.. in label-value order, so a run's class subset with gaps in its values still works.
+    Frames where a segment is absent are left out (highdicom's default), which keeps the file small.
     """
     pydicom = require_pydicom(series.folder)
     try:
@@ -52,7 +53,6 @@ def write_dicom_seg(path: str | Path, labels: np.ndarray, series: DicomSeries, n
         source_images=sources, pixel_array=frames, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=segments, series_instance_uid=hd.UID(), series_number=SEG_SERIES_NUMBER,
         sop_instance_uid=hd.UID(), instance_number=1, manufacturer="locseg", manufacturer_model_name="locseg",
-        software_versions=__version__, device_serial_number="0", content_description=description[:64],
-        omit_empty_frames=False)
+        software_versions=__version__, device_serial_number="0", content_description=description[:64])
     with atomic_path(path) as tmp:
         seg.save_as(tmp)
