@@ -108,3 +108,21 @@ def test_dicom_seg_opens_with_pydicom_and_highdicom_and_matches_the_label_map(tm
     # one frame per source slice and segment; the label map read back on the source slices' order
     back = seg.get_pixels_by_source_instance(sources, combine_segments=True)  # (slice, row, column)
     np.testing.assert_array_equal(back.transpose(2, 1, 0), lab)
+
+
+def test_pydicom_is_imported_only_to_read_dicom(tmp_path, monkeypatch):
+    """The extra is optional: importing locseg imports none of it (nibabel itself imports pydicom when it is
+    installed, so highdicom is the witness), and DICOM without it is one line saying how to add it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from locseg_cli.inference.stage import infer; from locseg_cli.io.dicom_seg import "
+            "write_dicom_seg; from locseg_cli.app import main; print('highdicom' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+    arr, _ = _volume()
+    write_dicom_series(tmp_path / "s", arr, GEOMETRIES["axial"])
+    monkeypatch.setitem(sys.modules, "pydicom", None)  # as if not installed
+    with pytest.raises(LocsegError) as err:
+        scan_series(tmp_path / "s")
+    assert str(err.value) == f"{tmp_path / 's'}: reading DICOM needs the optional DICOM dependencies: " \
+                             "pip install 'locseg[dicom]'"
