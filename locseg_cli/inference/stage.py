@@ -67,6 +67,9 @@ def infer(run: RunArg, out: str | Path, cfg: InferConfig, data: str | Path | Non
         pman = read_manifest(pre, "preprocess")
         items = dict(pman.cases)
         inputs["pre"] = (Path(pre), pman.fingerprint)
+    if cfg.subset == "val" and len(runs) > 1:
+        raise LocsegError("--subset val with several runs: each run holds out other cases, so one run's validation "
+                          "cases trained another; predict a test set with an ensemble")
     if cases is None and cfg.subset == "val":
         cases = list(run_manifests[0].extra.get("val_cases") or [])
         if not cases:

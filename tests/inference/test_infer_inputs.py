@@ -165,3 +165,9 @@ def test_runs_that_disagree_are_refused_naming_both(what, edit, shown, run, tmp_
     assert str(err.value) == (f"runs {run / 'run'} and {other} disagree on {what} ({shown}): an ensemble needs "
                               "runs trained on the same preprocessing")
     assert not (tmp_path / "pred").exists()
+
+
+def test_an_ensemble_refuses_validation_subsets(run, tmp_path):
+    cfg = resolve_config(InferConfig, None, {"subset": "val"})
+    with pytest.raises(LocsegError, match="--subset val with several runs: each run holds out other cases"):
+        infer([run / "run", run / "run2"], tmp_path / "pred", cfg, data=run / "raw")
