@@ -59,6 +59,11 @@ def write_dataset(root: Path, n: int = 4, axial_first: tuple[int, ...] = (1,), s
     return root
 
 
+# A seconds-long training: narrow widths, small patches, 4 iterations, no validation.
+TINY_TRAIN = {"model": "locbam", "features": "4,4,8,8,16,4", "patch_size": "16,16,32", "batch_size": 4, "epochs": 1,
+              "iterations_per_epoch": 4, "val_every": 0, "workers": 0, "locbam_reduction": 4, "threads": 1}
+
+
 def write_tiny_run(root: Path, **train_options) -> Path:
     """A raw dataset, its preprocessing (2 mm, 2 folds) and a seconds-long LocBAM training under `root`.
 
@@ -70,7 +75,62 @@ def write_tiny_run(root: Path, **train_options) -> Path:
 
     write_dataset(root / "raw", n=4)
     preprocess(root / "raw", root / "pre", resolve_config(PreprocessConfig, None, {"spacing": "2,2,2", "folds": 2}))
-    options = {"model": "locbam", "features": "4,4,8,8,16,4", "patch_size": "16,16,32", "batch_size": 4, "epochs": 1,
-               "iterations_per_epoch": 4, "val_every": 0, "workers": 0, "locbam_reduction": 4, "threads": 1}
-    train(root / "pre", root / "run", resolve_config(TrainConfig, None, {**options, **train_options}))
+    train(root / "pre", root / "run", resolve_config(TrainConfig, None, {**TINY_TRAIN, **train_options}))
     return root / "run"
+
+
+def rotation(axis: int, degrees: float) -> np.ndarray:
+    """A 3x3 rotation about world axis `axis` (0 x, 1 y, 2 z)."""
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    a, b = [i for i in range(3) if i != axis]
+    r = np.eye(3)
+    r[a, a], r[a, b], r[b, a], r[b, b] = c, -s, s, c
+    return r
+
+
+def write_dicom_series(folder: Path, array: np.ndarray, affine: np.ndarray, series_uid: str | None = None,
+                       study_uid: str | None = None, skip: tuple[int, ...] = (), reverse_numbers: bool = False,
+                       prefix: str = "IM") -> Path:
+    """Write `array` ((column, row, slice), HU) with RAS `affine` as a CT series of single-slice files, as a
+    scanner export would: positions and orientation in DICOM's LPS patient coordinates, int16 pixels with a
+    rescale intercept, file names that do not follow the slice order. `skip`: slices left out (a gap);
+    `reverse_numbers`: InstanceNumber counts from the last slice (head-to-feet numbering); `prefix` starts each
+    file name (another one lets a second series land in the same folder)."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
+    col_step, row_step = np.linalg.norm(lps[:3, 0]), np.linalg.norm(lps[:3, 1])
+    orientation = [*(lps[:3, 0] / col_step), *(lps[:3, 1] / row_step)]
+    series_uid, study_uid = series_uid or generate_uid(), study_uid or generate_uid()
+    frame_uid = generate_uid()
+    n = array.shape[2]
+    for k in range(n):
+        if k in skip:
+            continue
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CTImageStorage
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = pydicom.Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
+        ds.Modality, ds.PatientID, ds.PatientName, ds.PatientSex, ds.PatientBirthDate = "CT", "P1", "Test^P", "O", ""
+        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName, ds.StudyID = \
+            "20250101", "120000", "A1", "", "1"
+        ds.Manufacturer, ds.SeriesNumber, ds.PositionReferenceIndicator = "test", 1, ""
+        ds.InstanceNumber = n - k if reverse_numbers else k + 1
+        ds.ImagePositionPatient = [float(v) for v in lps[:3, :3] @ [0, 0, k] + lps[:3, 3]]
+        ds.ImageOrientationPatient = [float(v) for v in orientation]
+        ds.PixelSpacing = [float(row_step), float(col_step)]
+        ds.SliceThickness = float(np.linalg.norm(lps[:3, 2]))
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.Rows, ds.Columns = array.shape[1], array.shape[0]
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = -1024.0, 1.0, "HU"
+        ds.PixelData = np.ascontiguousarray((array[:, :, k].T + 1024).astype(np.int16)).tobytes()
+        ds.save_as(folder / f"{prefix}{(k * 7919) % 100003:06d}.dcm", enforce_file_format=True)
+    return folder

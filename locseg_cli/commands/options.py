@@ -13,6 +13,9 @@ Data = Annotated[Path, typer.Option("--data", help="A raw dataset (any supported
                                     **_dir)]
 Pre = Annotated[Path, typer.Option("--pre", help="A `locseg preprocess` output.", **_dir)]
 Run = Annotated[Path, typer.Option("--run", help="A `locseg train` output.", **_dir)]
+Runs = Annotated[list[Path], typer.Option("--run", metavar="DIR", **_dir,
+                                          help="A `locseg train` output; repeat it for an ensemble "
+                                               "(mean softmax probability).")]
 Pred = Annotated[Path, typer.Option("--pred", help="Predictions (`infer` or `postprocess` output).", **_dir)]
 Ref = Annotated[Path, typer.Option("--ref", help="Reference labels: a raw dataset or a folder of label files.",
                                    **_dir)]

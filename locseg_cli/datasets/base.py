@@ -80,6 +80,12 @@ def detect_layout(root: str | Path) -> str:
     raise LocsegError(f"no known dataset layout here (known: {', '.join(readers)})", root)
 
 
+def layout_detects(root: str | Path, layout: str) -> bool:
+    """Whether `layout`'s detector recognises `root` (an unknown layout recognises nothing)."""
+    entry = READERS.get(layout)
+    return entry is not None and Path(root).is_dir() and entry[0](Path(root))
+
+
 def open_dataset(root: str | Path, layout: str | None = None) -> Dataset:
     """Read a raw dataset; `layout` None means auto-detect."""
     root = Path(root)

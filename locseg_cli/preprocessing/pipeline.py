@@ -14,7 +14,14 @@ from ..datasets import CaseRef, Dataset, open_dataset
 from ..errors import LocsegError
 from ..io.atomic import write_json
 from ..io.bodypos import bodypos_path, read_bodypos
-from ..io.manifest import Manifest, StageWriter, file_fingerprint, fingerprint, folder_fingerprint
+from ..io.manifest import (
+    Manifest,
+    StageWriter,
+    file_fingerprint,
+    fingerprint,
+    folder_fingerprint,
+    read_manifest,
+)
 from ..io.nifti import Volume, canonical_orientation, load_volume, voxel_sizes
 from ..io.space import ensure_free_space
 from ..io.stage_loop import CaseResult, pending_cases, run_cases
@@ -99,6 +106,15 @@ def axial_source(cfg: PreprocessConfig, data: Path, bpr: Path | None, case_id: s
 
     record = bpr_mod.load_scores(bpr, case_id)
     return lambda g: bpr_mod.axial_location(record, g.axial_world_mm())
+
+
+def _bpr_scoring(cfg: PreprocessConfig, bpr: Path | None) -> dict | None:
+    """The regressor and options behind a `bpr score` output (it records them), for BPR-location runs."""
+    if cfg.location != "bpr" or bpr is None:
+        return None
+    man = read_manifest(bpr, "bpr")
+    model = (man.extra or {}).get("model")
+    return {"model": str(model), "config": dict(man.config)} if model else None
 
 
 def _case_inputs(case: CaseRef, cfg: PreprocessConfig, data: Path, bpr: Path | None) -> list:
@@ -262,6 +278,6 @@ def preprocess(data: str | Path, out: str | Path, cfg: PreprocessConfig, bpr: st
         write_json(out / "splits_final.json", splits)
         plan = PreprocessPlan(cfg, spacing, {str(k): v for k, v in labels.items()}, intensity,
                               {"layout": ds.layout, "name": ds.name, "modality": ds.modality}, splits,
-                              tuple(median_shape), config_dict(cfg))
+                              tuple(median_shape), config_dict(cfg), _bpr_scoring(cfg, bpr))
         extra = {**plan.values(), "median_shape": median_shape, "ptvc": ptvc, "excluded": excluded}
         return w.finish(extra), True

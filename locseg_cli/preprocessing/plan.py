@@ -19,7 +19,7 @@ from ..io.nifti import CANONICAL_AXCODES
 from .config import PreprocessConfig
 
 # the measured values a run carries (the preprocess manifest's `extra` has more: splits, sizes, ...)
-RUN_KEYS = ("spacing", "intensity", "labels", "dataset")
+RUN_KEYS = ("spacing", "intensity", "labels", "dataset", "bpr_scoring")
 
 
 @dataclass
@@ -34,6 +34,9 @@ class PreprocessPlan:
     splits: list[dict[str, list[str]]] = field(default_factory=list)  # cross-validation folds (preprocess only)
     median_shape: tuple[int, ...] | None = None  # median preprocessed volume shape (preprocess only: PtVC)
     config_json: dict[str, Any] = field(default_factory=dict)  # the config as written (kept verbatim)
+    # how the training cases were scored, {"model": path, "config": `bpr score` options} (None: volume or
+    # truth location, or imported bpreg scores): what lets `infer` score a new scan itself
+    bpr_scoring: dict[str, Any] | None = None
 
     @property
     def orientation(self) -> tuple[str, ...]:
@@ -69,7 +72,7 @@ class PreprocessPlan:
         return cls(resolve_config(PreprocessConfig, base=config_json), spacing, labels, values.get("intensity"),
                    dict(values.get("dataset") or {}), list(values.get("splits") or []),
                    tuple(int(n) for n in values["median_shape"]) if values.get("median_shape") else None,
-                   dict(config_json))
+                   dict(config_json), values.get("bpr_scoring"))
 
     @classmethod
     def of(cls, manifest: Manifest, where: object = None) -> PreprocessPlan:
@@ -90,7 +93,7 @@ class PreprocessPlan:
     def values(self) -> dict[str, Any]:
         """The measured values as `preprocess` writes them into its manifest's `extra`."""
         return {"labels": dict(self.labels), "spacing": list(self.spacing), "splits": list(self.splits),
-                "intensity": self.intensity, "dataset": dict(self.dataset)}
+                "intensity": self.intensity, "dataset": dict(self.dataset), "bpr_scoring": self.bpr_scoring}
 
     def run_json(self) -> dict[str, Any]:
         """What a run embeds in its manifest (`extra.preprocess`)."""

@@ -97,3 +97,9 @@ def make_cohort(root: Path, cases: list[tuple[str, float, int, float, str]]) -> 
 @pytest.fixture(scope="session")
 def phantom_cohort():
     return make_cohort
+
+
+@pytest.fixture(scope="session")
+def phantom_slices():
+    """`phantom_array`, for test modules (a `from conftest import` could find another folder's conftest)."""
+    return phantom_array

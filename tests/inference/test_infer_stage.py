@@ -12,15 +12,6 @@ from locseg_cli.inference import InferConfig, infer
 from locseg_cli.io.nifti import canonical_orientation, load_volume, save_volume
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    from synthdata import write_tiny_run
-
-    root = tmp_path_factory.mktemp("infer")
-    write_tiny_run(root)
-    return root
-
-
 def _orientations(folder):
     """The same volume stored three ways: RAS (x, y, z), KiTS23 axial-first (I, P, L), and L, P, S flipped."""
     img, _ = make_case((24, 20, 18), seed=11)  # canonical (z, y, x) = (S, A, R)

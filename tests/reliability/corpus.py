@@ -288,3 +288,39 @@ def preds_not_nifti(w: Path) -> Path:
     d.mkdir()
     (d / "case_000.nii.gz").write_text("not an image\n")
     return d / "case_000.nii.gz"
+
+
+# ---- what users give `infer --data` and `infer --run` ------------------------------------------
+
+def _dicom_case(folder: Path, **kw) -> Path:
+    """A synthetic case written as a DICOM series (2 mm slices)."""
+    from synthdata import make_case, write_dicom_series
+
+    img, _ = make_case((12, 10, 9), seed=4)
+    return write_dicom_series(folder, img.transpose(2, 1, 0).astype(np.float32), np.diag([1.5, 1.5, 2.0, 1.0]), **kw)
+
+
+def dicom_two_series(w: Path) -> Path:
+    """Two series exported into one folder."""
+    d = _dicom_case(w / "dicom" / "scan", series_uid="1.2.9.1")
+    _dicom_case(d, series_uid="1.2.9.2", prefix="B")
+    return d
+
+
+def dicom_missing_slice(w: Path) -> Path:
+    """A series with its fourth slice missing (IM015838.dcm and IM031676.dcm are slices 2 and 4)."""
+    return _dicom_case(w / "dicom" / "scan", skip=(3,))
+
+
+def not_an_image(w: Path) -> Path:
+    p = w / "report.txt"
+    p.write_text("a radiology report, not a scan\n")
+    return p
+
+
+def run_other_spacing(w: Path) -> Path:
+    """A second run whose preprocessing resampled to another spacing (its manifest says so)."""
+    other = w / "run-b"
+    shutil.copytree(w / "run", other)
+    _edit_manifest(other, lambda m: m["extra"]["preprocess"]["extra"].update(spacing=[3.0, 2.0, 2.0]))
+    return other

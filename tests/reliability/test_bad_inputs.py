@@ -97,6 +97,15 @@ CORPUS = [
      '{bad}: truncated: the file ends before its image data do'),
     ("infer-empty-data", corpus.empty_data_folder, INFER + " --data {bad}",
      '{bad}: no known dataset layout here (known: nnunet, btcv, amos22, msd, kits23, folder, images)'),
+    ("infer-dicom-two-series", corpus.dicom_two_series, INFER + " --data {bad}",
+     "{bad}: holds 2 DICOM series (1.2.9.1, 1.2.9.2); give each series its own folder"),
+    ("infer-dicom-missing-slice", corpus.dicom_missing_slice, INFER + " --data {bad}",
+     "{bad}: uneven slice spacing: 4 mm between IM015838.dcm and IM031676.dcm, 2 mm elsewhere: missing slices?"),
+    ("infer-not-an-image", corpus.not_an_image, INFER + " --data {bad}",
+     "{bad}: not an image: give a NIfTI file (.nii, .nii.gz), a folder of them, a dataset or a DICOM series folder"),
+    ("infer-ensemble-disagrees", corpus.run_other_spacing, INFER + " --run {bad} --pre {w}/pre",
+     "runs {w}/run and {bad} disagree on spacing (2.0,2.0,2.0 vs 3.0,2.0,2.0): an ensemble needs runs trained "
+     "on the same preprocessing"),
     ("shift-over-100", None, INFER + " --pre {w}/pre --shift 150",
      '--shift must be within 0..100 %, got 150.0'),
     ("shift-negative", None, INFER + " --pre {w}/pre --shift -5",
@@ -161,7 +170,8 @@ def test_bad_input_is_one_line_and_leaves_out_untouched(name, build, command, ex
     assert not (world / "PWNED").exists()  # no code from a data file ran
 
 
-SUBPROCESS_ROWS = ["truncated-gz", "preset-python-tag", "bpreg-not-json", "checkpoint-runs-code"]
+SUBPROCESS_ROWS = ["truncated-gz", "preset-python-tag", "bpreg-not-json", "checkpoint-runs-code",
+                   "infer-dicom-two-series"]
 
 
 @pytest.mark.parametrize("row", [r for r in CORPUS if r[0] in SUBPROCESS_ROWS], ids=SUBPROCESS_ROWS)
