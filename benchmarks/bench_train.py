@@ -122,7 +122,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     setups = "32x1" if args.quick else args.setups
     rounds = 2 if args.quick else args.rounds
-    result = {"machine": machine(args.threads), "setups": {}}
+    from locseg_cli.runtime.device import cpu_has_native_bf16
+
+    result = {"machine": {**machine(args.threads), "cpu_native_bf16": cpu_has_native_bf16()}, "setups": {}}
     for setup in setups.split(","):
         size, batch = (int(v) for v in setup.split("x"))
         stderr(f"== {size}^3 x {batch}")
