@@ -7,7 +7,8 @@ The resolved config is written into the stage's manifest, so an output always sa
 A preset is a YAML mapping. Top-level keys that name a stage (`preprocess:`, `train:`, ...) hold
 that stage's options; other top-level keys are shared options given to every stage that has a
 field of that name; `include:` lists other presets merged first (later wins). Presets are found
-by name under `presets/` (recursively, e.g. `lowres` or `spacing/lowres`) or given as a file.
+by name under `presets/` (a clone's; an installed wheel carries them as `locseg_cli/presets/`),
+recursively (e.g. `lowres` or `spacing/lowres`), or given as a file.
 """
 
 from __future__ import annotations
@@ -24,7 +25,19 @@ from .errors import LocsegError
 from .registry import Registry
 from .stages import STAGE_CONFIG_MODULES
 
-PRESET_ROOT = Path(__file__).resolve().parent.parent / "presets"
+
+def _preset_root() -> Path:
+    """Where the presets are: inside the package in an installed wheel, else the clone's `presets/`.
+
+    The repository keeps one copy, the top-level `presets/`; `setup.py` maps it into the wheel as
+    `locseg_cli/presets`, so both a clone (editable or not installed) and a wheel find them.
+    """
+    package = Path(__file__).resolve().parent
+    installed = package / "presets"
+    return installed if installed.is_dir() else package.parent / "presets"
+
+
+PRESET_ROOT = _preset_root()
 
 STAGE_CONFIGS: Registry[type] = Registry("stage", STAGE_CONFIG_MODULES)
 
