@@ -11,6 +11,9 @@ from ..models.config import MemoryFormat, ModelConfig
 
 @stage_config("train")
 class TrainConfig(ModelConfig):
+    # `--patch-size large` means what presets/patch/large.yaml sets: the paper's patch and its batch size
+    NAMED_VALUES = {"patch_size": ("patch", "three numbers z,y,x in voxels")}
+
     # data
     fold: int = 0  # cross-validation fold of the preprocessed splits; -1 = train on all cases
     patch_size: tuple[int, int, int] = (32, 32, 32)
