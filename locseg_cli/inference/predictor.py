@@ -58,7 +58,7 @@ class RunPredictor:
             model.load_state_dict(weights)
         except RuntimeError:
             raise LocsegError(f"weights of another model: they do not fit this run's model {model_cfg.model!r} "
-                              f"({_mismatch(model.state_dict(), weights)})", ckpt_path) from None
+                              f"({weight_mismatch(model.state_dict(), weights)})", ckpt_path) from None
         model.to(device).eval()
         return cls(run, man, model_cfg, patch_size, plan, model, device, cfg)
 
@@ -103,7 +103,7 @@ class RunPredictor:
         return softmax_(self.logits(image, location, pad_value, shift))
 
 
-def _mismatch(expected: dict, found: dict) -> str:
+def weight_mismatch(expected: dict, found: dict) -> str:
     """How a checkpoint's tensors differ from a model's, counted (missing, unexpected, mis-shaped)."""
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]
