@@ -38,6 +38,7 @@ from ..runtime.device import (
 )
 from ..sampling import PatchBatches, PatchSampler
 from .config import TrainConfig
+from .expectations import StepProbe
 from .init_from import InitSource, load_init_weights
 from .result import TrainResult
 from .validation import validate
@@ -223,6 +224,7 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
     loader = PatchBatches(s.sampler).loader(start, total, workers=cfg.workers)
     progress.start(f"train {cfg.model}", total)
     progress.advance(start)
+    probe = StepProbe(cfg, device.type, total) if info.is_main else None  # CPU runs of GPU size say so early
     last_val, rate = None, None
     t_last, n_last = time.perf_counter(), 0
     metrics_file = open(metrics_path, "a") if info.is_main else None
@@ -266,6 +268,9 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
             if last_val is not None:
                 fields["val_dice"] = last_val["mean_dice"]
             progress.advance(1, **fields)
+            advice = probe.step(done) if probe else None
+            if advice:
+                progress.log(advice)
     finally:
         if metrics_file:
             metrics_file.close()
