@@ -91,7 +91,7 @@ def infer(run: str | Path, out: str | Path, cfg: InferConfig, data: str | Path |
             logits = predictor.logits(volume, location, pad)
             # arg-max of the logits resampled to the raw grid (nnU-Net's way); no softmax unless it is saved
             # over the run's classes only (a class subset leaves channels that are never a label)
-            labels = geometry.restore_argmax((c, logits[c].numpy()) for c in classes)
+            labels = geometry.restore_argmax(classes, lambda c: logits[c].numpy())
             files = {"prediction": f"{cid}.nii.gz"}
             save_volume(w.path(files["prediction"]), labels, geometry.affine, header=header, dtype=np.uint8)
             if cfg.save_probabilities:
