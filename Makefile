@@ -23,7 +23,7 @@ help:
 	@echo "make bench      benchmarks, JSON in bench-out/"
 	@echo "make lint       ruff"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)

@@ -165,14 +165,14 @@ def _differences(samples: dict[str, list[float]], prefix: str) -> dict:
     return out
 
 
-def make_run(workdir: Path, patch: int) -> Path:
-    """A tiny run: two small synthetic cases preprocessed at low-res, one training iteration."""
+def make_run(workdir: Path, patch: int, spacing: tuple[float, float, float] = LOWRES) -> Path:
+    """A tiny run: two small synthetic cases preprocessed at `spacing` (low-res), one training iteration."""
     from locseg_cli.preprocessing import PreprocessConfig, preprocess
     from locseg_cli.training import train
     from locseg_cli.training.config import TrainConfig
 
     raw = write_raw_dataset(workdir / "train_raw", 2, (128, 128, 96), (LOWRES[2], LOWRES[1], LOWRES[0]), seed=5)
-    preprocess(raw, workdir / "pre", PreprocessConfig(spacing=LOWRES))
+    preprocess(raw, workdir / "pre", PreprocessConfig(spacing=spacing))
     cfg = TrainConfig(model="baseline", features=MEMORY_FEATURES, patch_size=(patch,) * 3, batch_size=2, epochs=1,
                       iterations_per_epoch=1, fold=-1, workers=0, val_every=0, threads=1, device="cpu")
     train(workdir / "pre", workdir / "run", cfg)

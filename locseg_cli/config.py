@@ -7,7 +7,8 @@ The resolved config is written into the stage's manifest, so an output always sa
 A preset is a YAML mapping. Top-level keys that name a stage (`preprocess:`, `train:`, ...) hold
 that stage's options; other top-level keys are shared options given to every stage that has a
 field of that name; `include:` lists other presets merged first (later wins). Presets are found
-by name under `presets/` (recursively, e.g. `lowres` or `spacing/lowres`) or given as a file.
+by name under `presets/` (a clone's; an installed wheel carries them as `locseg_cli/presets/`),
+recursively (e.g. `lowres` or `spacing/lowres`), or given as a file.
 """
 
 from __future__ import annotations
@@ -24,7 +25,19 @@ from .errors import LocsegError
 from .registry import Registry
 from .stages import STAGE_CONFIG_MODULES
 
-PRESET_ROOT = Path(__file__).resolve().parent.parent / "presets"
+
+def _preset_root() -> Path:
+    """Where the presets are: inside the package in an installed wheel, else the clone's `presets/`.
+
+    The repository keeps one copy, the top-level `presets/`; `setup.py` maps it into the wheel as
+    `locseg_cli/presets`, so both a clone (editable or not installed) and a wheel find them.
+    """
+    package = Path(__file__).resolve().parent
+    installed = package / "presets"
+    return installed if installed.is_dir() else package.parent / "presets"
+
+
+PRESET_ROOT = _preset_root()
 
 STAGE_CONFIGS: Registry[type] = Registry("stage", STAGE_CONFIG_MODULES)
 
@@ -113,33 +126,82 @@ def _check_keys(preset: dict, path: Path) -> None:
 
 def resolve_config(cls: type[C], preset: str | Path | None = None, overrides: dict[str, Any] | None = None,
                    base: dict[str, Any] | None = None) -> C:
-    """Defaults <- `base` (e.g. a run's saved config) <- preset <- non-None command-line overrides."""
+    """Defaults <- `base` (e.g. a run's saved config) <- preset <- non-None command-line overrides.
+
+    A named value (`--spacing lowres`, `patch_size: large` in a preset) counts as what that preset
+    sets at the same level, so the options given beside it still win (see `NAMED_VALUES`).
+    """
     stage = getattr(cls, "STAGE", cls.__name__)  # a plain config (ModelConfig) reads a stage's saved values
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     if base:
         values.update({k: v for k, v in base.items() if k in fields})
-    source = "preset"
-    if preset is not None:
-        data = load_preset(preset)
-        source = str(find_preset(preset))
-        values.update({k: v for k, v in data.items() if k in fields})
-        values.update(data.get(stage, {}) or {})
     hints = typing.get_type_hints(cls)
-    out = {}
-    for k, v in values.items():
-        out[k] = coerce(v, hints[k], f"{source}: option '{k}'")
-    for k, v in (overrides or {}).items():
-        if v is None:
-            continue
+    out = {k: coerce(v, hints[k], f"saved option '{k}'") for k, v in values.items()}
+    if preset is not None:
+        source = str(find_preset(preset))
+        layer = _expand_names(cls, _stage_values(cls, load_preset(preset)), lambda k: f"{source}: option '{k}'")
+        out.update({k: _coerce_field(cls, k, v, hints[k], f"{source}: option '{k}'") for k, v in layer.items()})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for k in given:
         if k not in fields:
             raise LocsegError(f"unknown option '{k}' for {stage}")
-        out[k] = coerce(v, hints[k], f"--{k.replace('_', '-')}")
+    layer = _expand_names(cls, given, _flag)
+    out.update({k: _coerce_field(cls, k, v, hints[k], _flag(k)) for k, v in layer.items()})
     cfg = cls(**out)
     validate = getattr(cfg, "validate", None)
     if validate:
         validate()
     return cfg
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
+def _stage_values(cls: type, preset: dict[str, Any]) -> dict[str, Any]:
+    """What a preset sets for `cls`: shared top-level options it has a field for, then its stage section."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in preset.items() if k in fields}
+    values.update(preset.get(getattr(cls, "STAGE", cls.__name__), {}) or {})
+    return values
+
+
+def preset_names(folder: str) -> list[str]:
+    """The presets of one folder of `presets/`: the names a named option (`--spacing lowres`) accepts."""
+    return sorted(p.stem for p in (PRESET_ROOT / folder).glob("*.yaml"))
+
+
+def _named(cls: type, name: str) -> tuple[str, str] | None:
+    """(preset folder, what else it takes) when option `name` of `cls` also takes preset names."""
+    return getattr(cls, "NAMED_VALUES", {}).get(name)
+
+
+def _expand_names(cls: type, layer: dict[str, Any], where) -> dict[str, Any]:
+    """Replace each named value by what its preset sets; the layer's own other options win over those."""
+    out = dict(layer)
+    for name, value in layer.items():
+        named = _named(cls, name)
+        if named is None or not (isinstance(value, str) and value[:1].isalpha()):
+            continue  # numbers (or a list) go to `coerce` as they are
+        folder, otherwise = named
+        names = preset_names(folder)
+        if value not in names:
+            raise LocsegError(f"{where(name)}: unknown name {value!r}; give one of {', '.join(names)}, or {otherwise}")
+        del out[name]
+        out = {**_stage_values(cls, load_preset(f"{folder}/{value}")), **out}
+    return out
+
+
+def _coerce_field(cls: type, name: str, value: Any, hint: Any, where: str) -> Any:
+    """`coerce`, whose error on a named option also lists the names it takes."""
+    try:
+        return coerce(value, hint, where)
+    except LocsegError as exc:
+        named = _named(cls, name)
+        if named is None:
+            raise
+        raise LocsegError(f"{exc.message} (or a name: {', '.join(preset_names(named[0]))})", exc.path) from None
 
 
 def coerce(value: Any, hint: Any, where: str) -> Any:

@@ -27,6 +27,7 @@ class RichProgress(ProgressBase):
     """Progress bars on stderr: description, bar, n/total, elapsed, ETA and live figures."""
 
     LOG_EVERY_S = 30.0  # without a terminal (CI, `make demo > log`), a plain status line this often
+    SPEED_WINDOW_S = 600.0
 
     def __init__(self) -> None:
         self._p: Progress | None = None
@@ -38,10 +39,11 @@ class RichProgress(ProgressBase):
         self._plain = self._lines_only or not err_console.is_terminal
 
     def __enter__(self) -> RichProgress:
+        # the ETA comes from the measured rate over the last SPEED_WINDOW_S: long enough to span slow steps
         self._p = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                            TextColumn("{task.fields[info]}"), console=err_console, transient=False,
-                           disable=self._lines_only)
+                           disable=self._lines_only, speed_estimate_period=self.SPEED_WINDOW_S)
         self._p.__enter__()
         return self
 
@@ -67,7 +69,9 @@ class RichProgress(ProgressBase):
         self._last_line = time.monotonic()
         task = self._p.tasks[-1]
         total = f"/{int(task.total)}" if task.total else ""
-        err_console.print(f"{task.description}: {int(task.completed)}{total}  {task.fields.get('info', '')}",
+        left = task.time_remaining if task.total and not task.finished else None
+        eta = f"  eta {_clock(left)}" if left is not None else ""
+        err_console.print(f"{task.description}: {int(task.completed)}{total}{eta}  {task.fields.get('info', '')}",
                           markup=False)
 
     def log(self, message: str) -> None:
@@ -78,6 +82,12 @@ class RichProgress(ProgressBase):
             self._p.stop_task(self._task)
             if self._lines_only:  # no bar shows the final state
                 self._status_line()
+
+
+def _clock(seconds: float) -> str:
+    """H:MM:SS, as the live bar's ETA column shows it."""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def _fmt(v: Any) -> str:

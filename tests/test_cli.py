@@ -45,6 +45,8 @@ def test_version():
     (["train", "--pre", "."], "--out"),
     (["preprocess", "--data", ".", "--out", "OUT", "--spacing", "1,2"], "expected 3 values"),
     (["preprocess", "--data", ".", "--out", "OUT", "--preset", "no-such-preset"], "no such preset"),
+    (["preprocess", "--data", ".", "--out", "OUT", "--spacing", "low"], "give one of cpu-coarse, dataset-median"),
+    (["train", "--pre", ".", "--out", "OUT", "--patch-size", "tiny"], "give one of cpu-large, cpu-small, large"),
 ])
 def test_user_errors_are_one_line_exit_2(tmp_path, args, needle):
     args = [a.replace("OUT", str(tmp_path / "out")) for a in args]

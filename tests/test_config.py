@@ -63,3 +63,44 @@ def test_missing_preset_and_validation(tmp_path):
         resolve_config(TrainConfig, None, {"patch_size": "20,20,20"})
     with pytest.raises(LocsegError, match="--spacing must be positive"):
         resolve_config(PreprocessConfig, None, {"spacing": "0,1,1"})
+
+
+@pytest.mark.parametrize("name, field, value", [
+    ("lowres", "spacing", (2.0, 1.5, 1.5)),
+    ("isotropic", "spacing", (1.0, 1.0, 1.0)),
+    ("median", "spacing", (3.0, 0.75, 0.75)),
+    ("dataset-median", "spacing_mode", "dataset-median"),
+])
+def test_named_spacing_means_its_preset(name, field, value):
+    assert getattr(resolve_config(PreprocessConfig, overrides={"spacing": name}), field) == value
+
+
+def test_named_fixed_spacing_wins_over_a_dataset_median_preset(tmp_path):
+    p = _write(tmp_path / "p.yaml", "preprocess:\n  spacing_mode: dataset-median\n")
+    cfg = resolve_config(PreprocessConfig, str(p), {"spacing": "lowres"})
+    assert (cfg.spacing_mode, cfg.spacing) == ("fixed", (2.0, 1.5, 1.5))
+
+
+def test_named_patch_size_sets_its_batch_unless_given():
+    large = resolve_config(TrainConfig, overrides={"patch_size": "large"})
+    assert (large.patch_size, large.batch_size) == ((128, 128, 128), 2)
+    mine = resolve_config(TrainConfig, overrides={"patch_size": "median-large", "batch_size": "4"})
+    assert (mine.patch_size, mine.batch_size) == ((48, 192, 192), 4)
+    assert resolve_config(TrainConfig, overrides={"patch_size": "32,32,64"}).patch_size == (32, 32, 64)
+
+
+def test_names_work_in_presets_too(tmp_path):
+    p = _write(tmp_path / "p.yaml", "preprocess:\n  spacing: isotropic\ntrain:\n  patch_size: small\n  batch_size: 8\n")
+    assert resolve_config(PreprocessConfig, str(p)).spacing == (1.0, 1.0, 1.0)
+    tr = resolve_config(TrainConfig, str(p))
+    assert (tr.patch_size, tr.batch_size, tr.volumes_per_batch) == ((32, 32, 32), 8, 2)
+
+
+@pytest.mark.parametrize("cls, field, value, message", [
+    (PreprocessConfig, "spacing", "lowre", "--spacing: unknown name 'lowre'; give one of .*lowres.*or three numbers"),
+    (PreprocessConfig, "spacing", "1", r"--spacing: expected 3 values, got 1 \(or a name: .*isotropic"),
+    (TrainConfig, "patch_size", "huge", "--patch-size: unknown name 'huge'; give one of .*median-large"),
+])
+def test_bad_names_list_the_accepted_ones(cls, field, value, message):
+    with pytest.raises(LocsegError, match=message):
+        resolve_config(cls, overrides={field: value})

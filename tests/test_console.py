@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from locseg_cli.console import RichProgress
@@ -24,8 +26,10 @@ def test_status_lines_name_the_task_and_its_count(monkeypatch, capsys, lines_onl
         monkeypatch.delenv("LOCSEG_PROGRESS", raising=False)
     _run(3)
     err = capsys.readouterr().err
-    for i in (1, 2, 3):
-        assert f"train demo: {i}/3  loss 0.5" in err
+    for i in (1, 2):
+        assert re.search(f"train demo: {i}/3  (eta \\d:\\d\\d:\\d\\d  )?loss 0.5", err), err
+    assert re.search("train demo: 2/3  eta 0:00:0\\d  loss 0.5", err)  # from the measured rate of the steps so far
+    assert "train demo: 3/3  loss 0.5" in err  # finished: no ETA
     assert ("━" in err) != lines_only  # the bar itself only without LOCSEG_PROGRESS=lines
 
 

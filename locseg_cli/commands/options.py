@@ -60,8 +60,8 @@ def config_options(config_cls: type, exclude: tuple[str, ...] = ()):
                 opt = typer.Option(f"{flag}/--no-{flag[2:]}", help=f"default: {shown}", show_default=False)
                 ann = bool | None
             else:
-                opt = typer.Option(flag, help=f"{_type_name(hints[f.name])}; default: {shown}",
-                                   show_default=False)
+                opt = typer.Option(flag, help=f"{_named_help(config_cls, f.name)}{_type_name(hints[f.name])}; "
+                                              f"default: {shown}", show_default=False)
                 ann = str | None
             extra.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                            annotation=Annotated[ann, opt]))
@@ -82,6 +82,14 @@ def config_options(config_cls: type, exclude: tuple[str, ...] = ()):
         return command
 
     return wrap
+
+
+def _named_help(config_cls: type, name: str) -> str:
+    """'lowres|isotropic|... or ' where an option also takes preset names (`NAMED_VALUES`)."""
+    from ..config import preset_names
+
+    named = getattr(config_cls, "NAMED_VALUES", {}).get(name)
+    return f"{'|'.join(preset_names(named[0]))} (presets/{named[0]}/) or " if named else ""
 
 
 def _type_name(hint) -> str:

@@ -54,7 +54,7 @@ def load_trained_run(run: str | Path, checkpoint: str = "last") -> TrainedRun:
         model.load_state_dict(weights)
     except RuntimeError:
         raise LocsegError(f"weights of another model: they do not fit this run's model {model_cfg.model!r} "
-                          f"({_mismatch(model.state_dict(), weights)})", ckpt_path) from None
+                          f"({weight_mismatch(model.state_dict(), weights)})", ckpt_path) from None
     meta = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "scaler")}
     return TrainedRun(run, man, model_cfg, patch_size, plan, model, ckpt_path, meta)
 
@@ -127,7 +127,7 @@ class RunPredictor:
         return softmax_(self.logits(image, location, pad_value, shift))
 
 
-def _mismatch(expected: dict, found: dict) -> str:
+def weight_mismatch(expected: dict, found: dict) -> str:
     """How a checkpoint's tensors differ from a model's, counted (missing, unexpected, mis-shaped)."""
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]

@@ -117,7 +117,7 @@ def infer(run: RunArg, out: str | Path, cfg: InferConfig, data: str | Path | Non
             scores, probabilities = ensemble_scores(predictors, volume, location, pad)
             # arg-max of the scores resampled to the raw grid (nnU-Net's way), over the run's classes only
             # (a class subset leaves channels that are never a label)
-            label_map = geometry.restore_argmax((c, scores[c].numpy()) for c in classes)
+            label_map = geometry.restore_argmax(classes, lambda c: scores[c].numpy())
             files = {"prediction": f"{cid}.nii.gz"}
             save_volume(w.path(files["prediction"]), label_map, geometry.affine, header=header, dtype=np.uint8)
             meta = {"spacing": list(voxel_sizes(geometry.affine)), "geometry": geometry.to_meta(),

@@ -10,6 +10,9 @@ from ..errors import LocsegError
 
 @stage_config("preprocess")
 class PreprocessConfig:
+    # `--spacing lowres` (or `spacing: lowres` in a preset) means what presets/spacing/lowres.yaml sets
+    NAMED_VALUES = {"spacing": ("spacing", "three numbers z,y,x in mm")}
+
     dataset: str | None = None  # raw layout (btcv, amos22, kits23, nnunet, ...); None = auto-detect
     spacing: tuple[float, float, float] = (2.0, 1.5, 1.5)  # target (z, y, x) mm; the paper's low-res
     spacing_mode: Literal["fixed", "dataset-median"] = "fixed"  # dataset-median: nnU-Net's median spacing

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -96,9 +96,10 @@ class CaseGeometry:
             box = resample_image(array.astype(np.float32), self.box_shape, order=order, separate_z=self.separate_z)
         return self._uncrop(box, fill)
 
-    def restore_argmax(self, channels: Iterable[tuple[int, np.ndarray]]) -> np.ndarray:
-        """Per-class probability maps over the box -> raw-geometry label map (running arg-max)."""
-        box = argmax_resample(channels, self.box_shape, order=1, separate_z=self.separate_z)
+    def restore_argmax(self, values: Sequence[int], channel: Callable[[int], np.ndarray]) -> np.ndarray:
+        """Per-class maps over the box (`channel(value)`: logits or probabilities) -> raw-geometry label map:
+        the first class with the highest value after order-1 resampling (`argmax_resample`)."""
+        box = argmax_resample(values, channel, self.box_shape, order=1, separate_z=self.separate_z)
         return self._uncrop(box, 0)
 
     def to_preprocessed(self, canonical: np.ndarray, order: int = 3) -> np.ndarray:

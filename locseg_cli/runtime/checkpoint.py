@@ -1,16 +1,21 @@
-"""Checkpoints: written atomically, loaded safely (`weights_only=True`: no code from a data file runs)."""
+"""Checkpoints: written atomically, loaded safely (`weights_only=True`: no code from a data file runs).
+
+torch is imported inside the functions, so torch-free code (the `train` stage's up-to-date check) can
+name checkpoint paths through `CHECKPOINT_DIR`.
+"""
 
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..config import config_dict
 from ..errors import LocsegError
 from ..io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -24,6 +29,8 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
 def save_checkpoint(path: Path, model, optimizer, scaler, iteration: int, best: float | None, fingerprint: str,
                     cfg: Any) -> None:
     """Model, optimizer and scaler state with the run's config (a config dataclass), written atomically."""
+    import torch
+
     state = {"model": unwrap_model(model).state_dict(), "optimizer": optimizer.state_dict(),
              "scaler": scaler.state_dict() if scaler is not None else None, "iteration": iteration,
              "best_mean_dice": best, "fingerprint": fingerprint, "config": config_dict(cfg)}
@@ -33,6 +40,8 @@ def save_checkpoint(path: Path, model, optimizer, scaler, iteration: int, best: 
 
 def load_checkpoint(path: Path, map_location="cpu") -> dict:
     """Load a checkpoint safely (tensors and plain containers only; no code runs)."""
+    import torch
+
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:

@@ -11,6 +11,9 @@ from ..models.config import MemoryFormat, ModelConfig
 
 @stage_config("train")
 class TrainConfig(ModelConfig):
+    # `--patch-size large` means what presets/patch/large.yaml sets: the paper's patch and its batch size
+    NAMED_VALUES = {"patch_size": ("patch", "three numbers z,y,x in voxels")}
+
     # data
     fold: int = 0  # cross-validation fold of the preprocessed splits; -1 = train on all cases
     patch_size: tuple[int, int, int] = (32, 32, 32)
@@ -19,6 +22,9 @@ class TrainConfig(ModelConfig):
     foreground_fraction: float = 0.33  # nnunet sampling only
     # cases per batch (per process): 0 = each patch from a case drawn anew; 2 = the paper's 2 volumes x 64 crops
     volumes_per_batch: int = 0
+    # fine-tuning: a `locseg train` output (its last checkpoint) or a checkpoint file whose weights start this
+    # run; not its optimizer state or iteration. Another label table re-initialises the output layer only.
+    init_from: str | None = None
     # optimisation (nnU-Net v2's protocol: SGD 0.01, momentum 0.99, Nesterov, poly 0.9, clip 12)
     epochs: int = 1000
     iterations_per_epoch: int = 250

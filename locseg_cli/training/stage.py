@@ -15,6 +15,7 @@ from ..io.manifest import StageWriter, read_manifest
 from ..preprocessing.plan import PreprocessPlan
 from ..progress import Progress
 from .config import TrainConfig
+from .init_from import find_init_source
 from .result import TrainResult
 
 
@@ -38,9 +39,14 @@ def train(pre: str | Path, out: str | Path, cfg: TrainConfig, force: bool = Fals
     plan = PreprocessPlan.of(manifest, pre)
     cfg = dataclasses.replace(cfg, out_channels=max(int(v) for v in plan.labels) + 1)  # values, not a count: a class subset keeps them
     train_ids, val_ids = fold_cases(manifest, plan, cfg.fold, pre)
-    done = StageWriter("train", out, config_dict(cfg), {"pre": (pre, manifest.fingerprint)}, force).already_done()
+    inputs = {"pre": (pre, manifest.fingerprint)}
+    init = None
+    if cfg.init_from is not None:
+        init = find_init_source(cfg.init_from)
+        inputs["init_from"] = init.input
+    done = StageWriter("train", out, config_dict(cfg), inputs, force).already_done()
     if done is not None:  # up to date: no torch, model, sampler or process group needed
         return TrainResult(out, False, cfg.total_iterations, done.extra.get("best_mean_dice"))
     from .trainer import run_training
 
-    return run_training(pre, out, cfg, manifest, plan, train_ids, val_ids, force, progress)
+    return run_training(pre, out, cfg, manifest, plan, train_ids, val_ids, force, progress, inputs, init)

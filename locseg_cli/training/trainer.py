@@ -39,6 +39,8 @@ from ..runtime.device import (
 )
 from ..sampling import PatchBatches, PatchSampler
 from .config import TrainConfig
+from .expectations import StepProbe
+from .init_from import InitSource, load_init_weights
 from .result import TrainResult
 from .validation import validate
 
@@ -127,11 +129,14 @@ class _Session:
     info: DistInfo
     progress: Progress
     plan: PreprocessPlan | None = None  # what the run embeds in its manifest (`plan.run_json()`)
+    inputs: dict | None = None  # the manifest's inputs: the preprocessed data (+ the --init-from checkpoint)
+    init: dict | None = None  # how --init-from started the weights (recorded in the manifest)
 
 
 def run_training(pre: Path, out: Path, cfg: TrainConfig, manifest: Manifest, plan: PreprocessPlan,
                  train_ids: list[str], val_ids: list[str], force: bool = False,
-                 progress: Progress | None = None) -> TrainResult:
+                 progress: Progress | None = None, inputs: dict | None = None,
+                 init_source: InitSource | None = None) -> TrainResult:
     """The part of `train` that needs torch: model, sampler, process group, loop (see `training.stage`)."""
     info = dist_info()
     labels = plan.labels
@@ -140,6 +145,10 @@ def run_training(pre: Path, out: Path, cfg: TrainConfig, manifest: Manifest, pla
         raise LocsegError(f"--batch-size {cfg.batch_size} is not divisible by the {info.world_size} processes")
     torch.manual_seed(cfg.seed)  # the initial weights are part of a repeatable run
     model = build_model(cfg)  # fails early on an unknown model name
+    progress = progress or NullProgress()
+    init = load_init_weights(model, cfg, init_source, labels) if init_source is not None else None
+    if init and "message" in init:
+        progress.log(init["message"])
     device = resolve_device(cfg.device, info)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -147,7 +156,7 @@ def run_training(pre: Path, out: Path, cfg: TrainConfig, manifest: Manifest, pla
                            seed=cfg.seed, rank=info.rank, sampling=cfg.sampling,
                            foreground_fraction=cfg.foreground_fraction, volumes_per_batch=cfg.volumes_per_batch)
     s = _Session(pre, out, cfg, manifest, labels, train_ids, val_ids, monitor_ids, model, sampler, device, info,
-                 progress or NullProgress(), plan)
+                 progress, plan, inputs or {"pre": (pre, manifest.fingerprint)}, init)
     init_process_group(info, device)
     try:
         return _resume_or_start(s, force)
@@ -160,8 +169,7 @@ def _resume_or_start(s: _Session, force: bool) -> TrainResult:
     writer = None
     state = {"up_to_date": False, "start": 0, "checkpoint": None}
     if s.info.is_main:
-        writer = StageWriter("train", s.out, config_dict(s.cfg), {"pre": (s.pre, s.manifest.fingerprint)},
-                             force).__enter__()
+        writer = StageWriter("train", s.out, config_dict(s.cfg), s.inputs, force).__enter__()
     try:
         if s.info.is_main:
             ckpt_path = s.out / CHECKPOINT_DIR / "last.pt"
@@ -216,6 +224,7 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
     loader = PatchBatches(s.sampler).loader(start, total, workers=cfg.workers)
     progress.start(f"train {cfg.model}", total)
     progress.advance(start)
+    probe = StepProbe(cfg, device.type, total) if info.is_main else None  # CPU runs of GPU size say so early
     last_val, rate = None, None
     t_last, n_last = time.perf_counter(), 0
     metrics_file = open(metrics_path, "a") if info.is_main else None
@@ -258,6 +267,9 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
             if last_val is not None:
                 fields["val_dice"] = last_val["mean_dice"]
             progress.advance(1, **fields)
+            advice = probe.step(done) if probe else None
+            if advice:
+                progress.log(advice)
     finally:
         if metrics_file:
             metrics_file.close()
@@ -271,6 +283,8 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
                  "best_mean_dice": best, "final_validation": last_val, "world_size": info.world_size,
                  "device": str(device), "precision": str(amp_dtype or torch.float32).removeprefix("torch."),
                  "preprocess": s.plan.run_json()}
+        if s.init is not None:
+            extra["init_from"] = {k: v for k, v in s.init.items() if k != "message"}
         writer.finish(extra)
     return TrainResult(out, True, total, best)
 

@@ -133,7 +133,7 @@ def test_ensemble_prediction_is_the_argmax_of_the_mean_probability(run, tmp_path
         probs.append(torch.softmax(logits.clone(), dim=0).numpy())
     mean = (probs[0] + probs[1]) / 2
     geometry = CaseGeometry.from_meta(pman.cases["case_001"]["meta"]["geometry"])
-    expected = geometry.restore_argmax((c, mean[c]) for c in range(mean.shape[0]))
+    expected = geometry.restore_argmax(range(mean.shape[0]), lambda c: mean[c])
     got = load_volume(tmp_path / "pred/case_001.nii.gz", dtype=None).array
     assert np.mean(got == expected) > 0.999  # float rounding of in-place vs direct sums may tip a voxel
     # not one run's answer in disguise: where the runs disagree, the mean decides

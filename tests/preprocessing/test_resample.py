@@ -35,3 +35,33 @@ def test_labels_are_the_argmax_of_per_class_linear_resampling(out):
     per_class = np.stack([linear_resize((label == v).astype(np.float32), out) for v in values])
     expected = np.asarray(values, dtype=np.uint8)[np.argmax(per_class, axis=0)]
     np.testing.assert_array_equal(resample_labels(label, out), expected)
+
+
+@pytest.mark.parametrize("shape,out,separate_z", [
+    ((12, 14, 10), (31, 25, 19), False),  # up-sampling, as a restore to the raw grid
+    ((12, 14, 10), (5, 9, 10), False),  # down-sampling, one axis unchanged
+    ((6, 14, 10), (19, 25, 23), True),  # anisotropic: in-plane linear, z nearest
+    ((6, 14, 10), (6, 25, 23), True),
+])
+@pytest.mark.parametrize("kind", ["logits", "smooth", "ties"])
+def test_argmax_resample_equals_resampling_every_class(shape, out, separate_z, kind):
+    """The order-1 arg-max computes only the voxels near a class border, with the same result as
+    resampling every class map to the new grid (also on ties and near-ties, bit for bit)."""
+    from locseg_cli.preprocessing.resample import argmax_resample
+
+    rng = np.random.default_rng(3)
+    values = [0, 1, 2, 4, 7]
+    if kind == "logits":  # noisy: borders everywhere
+        maps = {v: rng.normal(size=shape).astype(np.float32) for v in values}
+    elif kind == "smooth":  # large regions with one winner, as a trained network's logits
+        z, y, x = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+        centres = rng.uniform(-1, 1, size=(len(values), 3))
+        maps = {v: (10 - 8 * ((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2)).astype(np.float32)
+                for v, c in zip(values, centres)}
+        maps[2] = maps[1] + np.float32(1e-7)  # a near-tie everywhere between two classes
+    else:  # one-hot maps of a label (exact ties between all other classes)
+        label = rng.choice(values, size=shape, p=[0.6, 0.1, 0.1, 0.1, 0.1])
+        maps = {v: (label == v).astype(np.float32) for v in values}
+    got = argmax_resample(values, maps.__getitem__, out, order=1, separate_z=separate_z)
+    every_class = argmax_resample(values, maps.__getitem__, out, order=1, separate_z=separate_z, dense=True)
+    np.testing.assert_array_equal(got, every_class)

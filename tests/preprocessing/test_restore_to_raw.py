@@ -40,7 +40,7 @@ def test_restored_prediction_lands_on_the_raw_voxels_it_came_from():
     assert any(a > 0 for a, _ in geometry.crop)
     assert prep.label.shape == geometry.box_shape
     classes = [0, 1, 2, 3]
-    restored = geometry.restore_argmax((c, (prep.label == c).astype(np.float32)) for c in classes)
+    restored = geometry.restore_argmax(classes, lambda c: (prep.label == c).astype(np.float32))
     assert restored.shape == RAW_SHAPE
     np.testing.assert_array_equal(restored, label.array.astype(np.uint8))
     np.testing.assert_array_equal(geometry.restore(prep.label), label.array.astype(np.uint8))

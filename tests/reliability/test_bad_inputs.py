@@ -66,7 +66,8 @@ CORPUS = [
     ("preset-unknown-key", corpus.preset_unknown_key, PRE + " --preset {bad}",
      "{bad}: unknown option 'spacnig' in section 'preprocess'"),
     ("preset-wrong-type", corpus.preset_wrong_type, PRE + " --preset {bad}",
-     "{bad}: option 'spacing': expected 3 values, got 1"),
+     "{bad}: option 'spacing': unknown name 'fast'; give one of cpu-coarse, dataset-median, isotropic, lowres, "
+     "median, or three numbers z,y,x in mm"),
     ("preset-python-tag", corpus.preset_runs_code, PRE + " --preset {bad}",
      "{bad}: not valid YAML (could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply:os.system')"),
     # bpreg files

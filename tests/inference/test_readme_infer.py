@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import re
-import shlex
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from readme import readme_commands
 from synthdata import make_case, write_dicom_series
 
 from locseg_cli.app import main
 from locseg_cli.io.nifti import save_volume
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 
-
-def infer_commands() -> list[str]:
-    """The `locseg infer` lines of the section's code blocks, without their comments."""
-    text = README.read_text()
-    section = text.split("\n## Use it on your own CT\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
-    lines = [ln.split("#", 1)[0].strip() for block in blocks for ln in block.splitlines()]
-    return [ln for ln in lines if ln.startswith("locseg infer")]
+def infer_commands() -> list[list[str]]:
+    """The `locseg infer` commands of the README's inference subsection."""
+    return [c for c in readme_commands("Use it on your own CT", "Inference on scans as you have them")
+            if c[0] == "infer"]
 
 
 def test_every_infer_command_of_the_section_runs(run, tmp_path, monkeypatch, capsys):
@@ -41,8 +35,9 @@ def test_every_infer_command_of_the_section_runs(run, tmp_path, monkeypatch, cap
         img, _ = make_case((24, 20, 18), seed=30 + i)
         write_dicom_series(tmp_path / "dicom" / name, img.transpose(2, 1, 0).astype(np.float32), aff)
     monkeypatch.chdir(tmp_path)
-    for line in commands:
-        argv = shlex.split(line)[1:] + ["--threads", "1"]
+    for command in commands:
+        argv = [*command, "--threads", "1"]
+        line = " ".join(command)
         out = Path(argv[argv.index("--out") + 1])
         if out.exists():  # two commands may name the same --out: each one's own output is checked
             shutil.rmtree(out)
