@@ -49,6 +49,14 @@ def resolve_device(requested: str | None, info: DistInfo) -> torch.device:
     return dev
 
 
+def pin_memory_for(device: torch.device) -> bool:
+    """Whether host batches should be page-locked: only for a CUDA device that exists. There the
+    copies can run asynchronously (`non_blocking`) beside the step; elsewhere pinning only costs."""
+    import torch
+
+    return device.type == "cuda" and torch.cuda.is_available()
+
+
 def init_process_group(info: DistInfo, device: torch.device) -> None:
     import torch
 

@@ -56,11 +56,14 @@ def test_same_seed_same_batches_and_other_rank_differs(pre):
 
 
 def test_batch_shapes_and_dtypes(pre):
+    # lean: per-axis location vectors (B, D+H+W), labels as stored (uint8)
     s, _ = _sampler(pre)
     b = s.batch(0)
     assert b["image"].shape == (6, 1, 8, 8, 8) and b["image"].dtype == np.float32
-    assert b["location"].shape == (6, 3, 8, 8, 8)
-    assert b["label"].shape == (6, 1, 8, 8, 8) and b["label"].dtype == np.int64
+    assert b["location"].shape == (6, 24) and b["location"].dtype == np.float32
+    assert b["label"].shape == (6, 1, 8, 8, 8) and b["label"].dtype == np.uint8
+    # patches keep the NIfTI maps' memory order (axial fastest): cut without a transpose
+    assert b["image"][0, 0].flags.f_contiguous and b["label"][0, 0].flags.f_contiguous
 
 
 def test_class_balanced_centres_cover_classes_evenly(pre):
