@@ -129,3 +129,32 @@ def test_volumes_per_batch_zero_keeps_the_stream_of_single_samples(pre):
     for i in range(s.batch_size):
         img, loc, lab = s.sample(rng)
         assert np.array_equal(batch["image"][i, 0], img) and np.array_equal(batch["location"][i], loc)
+
+
+def test_worker_batches_are_made_in_shared_memory_and_equal_the_stream(pre, monkeypatch):
+    # in a DataLoader worker the batch is allocated in shared memory, so handing it over moves no copy
+    import torch
+
+    from locseg_cli.sampling import PatchBatches
+
+    s, _ = _sampler(pre)
+    direct = PatchBatches(s)[2]
+    assert not direct["image"].is_shared()
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())
+    shared = PatchBatches(s)[2]
+    assert all(t.is_shared() for t in shared.values())
+    for key, array in s.batch(2).items():
+        assert np.array_equal(shared[key].numpy(), array) and np.array_equal(direct[key].numpy(), array)
+        assert shared[key].dtype == direct[key].dtype and shared[key].stride() == direct[key].stride()
+
+
+def test_loader_with_a_worker_and_pinning_off_yields_the_stream(pre):
+    from locseg_cli.sampling import PatchBatches
+
+    s, _ = _sampler(pre)
+    loader = PatchBatches(s).loader(4, 6, workers=1, pin_memory=False)
+    assert loader.pin_memory is False
+    got = list(loader)
+    for i, batch in zip((4, 5), got):
+        for key, array in s.batch(i).items():
+            assert np.array_equal(batch[key].numpy(), array)

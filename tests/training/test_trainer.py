@@ -169,3 +169,24 @@ def test_the_step_runs_in_the_layout_the_config_resolves(pre, tmp_path, monkeypa
     monkeypatch.setattr(trainer, "train_step", recording)
     train(pre, tmp_path / "run", _cfg(model="coordconv", epochs=1, memory_format=memory_format))
     assert seen and all(s == (channels_last, channels_last) for s in seen)
+
+
+def test_the_loader_pins_memory_as_the_guard_says_for_the_run_device(pre, tmp_path, monkeypatch):
+    # pinned host batches (non-blocking copies) on CUDA only; the guard itself: tests/runtime/test_pin_memory.py
+    import locseg_cli.training.trainer as trainer
+    from locseg_cli.sampling import PatchBatches
+
+    devices, pinned, loader = [], [], PatchBatches.loader
+
+    def guard(device):
+        devices.append(device)
+        return False
+
+    def recording(self, *args, **kw):
+        pinned.append(kw.get("pin_memory"))
+        return loader(self, *args, **kw)
+
+    monkeypatch.setattr(trainer, "pin_memory_for", guard)
+    monkeypatch.setattr(PatchBatches, "loader", recording)
+    train(pre, tmp_path / "run", _cfg(model="baseline", epochs=1, iterations_per_epoch=1))
+    assert devices == [torch.device("cpu")] and pinned == [False]
