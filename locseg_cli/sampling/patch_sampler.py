@@ -37,7 +37,7 @@ def crop_into(volume: np.ndarray, start: Sequence[int], out: np.ndarray, fill: f
 
     Writing straight into a slot of the batch array saves the per-patch allocation and the stacking copy.
     """
-    z, y, x = (int(v) for v in start)
+    z, y, x = start
     d, h, w = out.shape
     if 0 <= z and 0 <= y and 0 <= x and z + d <= volume.shape[0] and y + h <= volume.shape[1] \
             and x + w <= volume.shape[2]:  # inside the volume (most patches): one slice, no bookkeeping
@@ -127,18 +127,18 @@ class PatchSampler:
             arrays = self._plain[case.case_id] = (np.asarray(case.image), np.asarray(case.label))
         return arrays
 
-    def _centre(self, case: PreprocessedCase, rng: np.random.Generator, forced_fg: bool) -> np.ndarray:
+    def _centre(self, case: PreprocessedCase, rng: np.random.Generator, forced_fg: bool) -> list[int]:
         classes, fg = self._classes(case)
         if self.sampling == "class_balanced":
             cls = classes[rng.integers(len(classes))]
         elif forced_fg and fg:
             cls = fg[rng.integers(len(fg))]
         else:
-            return np.array([rng.integers(n) for n in case.image.shape])
+            return [int(rng.integers(n)) for n in case.image.shape]
         locs = case.class_locations[cls]
-        return locs[rng.integers(len(locs))]
+        return locs[rng.integers(len(locs))].tolist()  # Python ints: cheaper arithmetic per patch below
 
-    def _start(self, centre: np.ndarray, shape: Sequence[int]) -> list[int]:
+    def _start(self, centre: Sequence[int], shape: Sequence[int]) -> list[int]:
         start = []
         for c, p, n in zip(centre, self.patch_size, shape):
             s = int(c) - p // 2
@@ -199,14 +199,14 @@ class PatchSampler:
         rng = np.random.default_rng([self.seed, self.rank, int(index)])
         n_fg = int(round(self.foreground_fraction * self.batch_size)) if self.sampling == "nnunet" else 0
         out = out if out is not None else self.empty_batch()
-        image, location, label = out["image"], out["location"], out["label"]
+        image, location, label = out["image"][:, 0], out["location"], out["label"][:, 0]
         size = self.patch_size
         cases = self.batch_case_indices(rng)
         for i in range(self.batch_size):  # volumes_per_batch 0: the same draws, in the same order, as `sample`
             case, start = self._draw(rng, forced_fg=i < n_fg, case_index=cases[i])
             case_image, case_label = self._arrays(case)
-            crop_into(case_image, start, image[i, 0], case.pad_value)
-            crop_into(case_label, start, label[i, 0], 0)
+            crop_into(case_image, start, image[i], case.pad_value)
+            crop_into(case_label, start, label[i], 0)
             patch_location_into(case.location, start, size, location[i])
         return out
 
