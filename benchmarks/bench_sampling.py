@@ -16,7 +16,9 @@ torch thread, interleaved round by round (medians of CPU seconds per call, wall 
   MONAI's fastest use) and, as the public code does, recomputed per call; and, the crop work alone,
   with cached indices on the CT and labels only (no coordinate channels: what MONAI would cut for a
   batch that carries the location as vectors, those not included).
-The figures are per CPU core: the trainer runs `--workers` such processes beside the step.
+The figures are per CPU core: the trainer runs `--workers` such processes beside the step. The data
+path's contenders alternate within short rounds (the sampler 5 calls, each MONAI variant 1), and the
+ratios are also given as the median of per-round ratios; the train steps run in rounds of their own.
 
 Usage: python benchmarks/bench_sampling.py --out bench-out/sampling.json [--quick]
 """
@@ -127,8 +129,19 @@ def channel_batch_bytes(batch: dict[str, torch.Tensor]) -> int:
     return image.numel() * 4 + 3 * image.numel() * 4 + batch["label"].numel() * 8
 
 
-def run(workdir: Path, cases: int, shape_xyz: tuple[int, int, int], rounds: int, step_batches: tuple[int, int],
-        calls: dict[str, int]) -> dict:
+def per_round_ratios(cpu: dict[str, list[float]], calls: dict[str, int], rounds: int, slow: str,
+                     fast: str) -> list[float]:
+    """Per round, the median CPU time of `slow` over that of `fast`: both measured within the same round, so
+    load that changes between rounds (other jobs taking the memory bandwidth) hits both alike."""
+    def chunk(name: str, r: int) -> list[float]:
+        n = calls.get(name, 1)
+        return cpu[name][r * n:(r + 1) * n]
+
+    return [statistics.median(chunk(slow, r)) / statistics.median(chunk(fast, r)) for r in range(rounds)]
+
+
+def run(workdir: Path, cases: int, shape_xyz: tuple[int, int, int], rounds: int, step_rounds: int,
+        step_batches: tuple[int, int], calls: dict[str, int]) -> dict:
     from monai.data import set_track_meta
 
     from locseg_cli.io.manifest import read_manifest
@@ -161,12 +174,16 @@ def run(workdir: Path, cases: int, shape_xyz: tuple[int, int, int], rounds: int,
     def monai_c():
         shapes["monai"] = {k: list(v.shape) for k, v in monai_cached().items()}
 
-    tasks = {"sampler": sample, "monai_cached_indices": monai_c, "monai_cached_indices_no_coordinates": monai_no_coords,
-             "monai_per_call_indices": monai_uncached,
-             f"train_step_b{b1}": lambda: step(small), f"train_step_b{b2}": lambda: step(large)}
+    # the data path's contenders alternate within short rounds; the (much longer) train steps run apart
+    data_tasks = {"sampler": sample, "monai_cached_indices": monai_c,
+                  "monai_cached_indices_no_coordinates": monai_no_coords, "monai_per_call_indices": monai_uncached}
+    step_tasks = {f"train_step_b{b1}": lambda: step(small), f"train_step_b{b2}": lambda: step(large)}
     cpu: dict[str, list[float]] = {}
-    samples = interleaved(tasks, rounds, calls, log=lambda m: stderr(f"  {m}"), cpu=cpu)
+    samples = interleaved(data_tasks, rounds, calls, log=lambda m: stderr(f"  data {m}"), cpu=cpu)
+    samples.update(interleaved(step_tasks, step_rounds, log=lambda m: stderr(f"  step {m}"), cpu=cpu))
     med = {k: statistics.median(v) for k, v in cpu.items()}  # CPU seconds: other jobs taking the cores count less
+    round_ratios = {f"sampler_over_{m}": per_round_ratios(cpu, calls, rounds, m, "sampler")
+                    for m in ("monai_cached_indices", "monai_cached_indices_no_coordinates", "monai_per_call_indices")}
     lean = batches[0]
     t1, t2 = med[f"train_step_b{b1}"], med[f"train_step_b{b2}"]
     per_patch = t2 / b2
@@ -178,7 +195,7 @@ def run(workdir: Path, cases: int, shape_xyz: tuple[int, int, int], rounds: int,
                     "preprocessed_shapes": {c: manifest.cases[c]["meta"]["shape"] for c in ids},
                     "build_s": dataset_s, "classes": len(LABELS)},
         "patch": list(PATCH), "batch": BATCH, "batch_shapes": shapes, "model_features": step.features,
-        "rounds": rounds, "calls_per_round": calls, "cpu_s": cpu, "wall_s": samples, "median_s": med,
+        "rounds": rounds, "step_rounds": step_rounds, "calls_per_round": calls, "cpu_s": cpu, "wall_s": samples, "median_s": med,
         "median_wall_s": medians(samples),
         "batch_bytes": {"lean": batch_bytes(lean), "as_channels_and_int64_labels": channel_batch_bytes(lean),
                         "per_key": {k: t.numel() * t.element_size() for k, t in lean.items()}},
@@ -187,6 +204,8 @@ def run(workdir: Path, cases: int, shape_xyz: tuple[int, int, int], rounds: int,
                           "monai_cached_indices_no_coordinates": 1 / med["monai_cached_indices_no_coordinates"],
                           "monai_per_call_indices": 1 / med["monai_per_call_indices"],
                           "train_steps": 1 / step128},
+        "per_round_ratios": round_ratios,
+        "median_of_per_round_ratios": {k: statistics.median(v) for k, v in round_ratios.items()},
         "ratios": {"sampler_over_train_step": step128 / med["sampler"],
                    "sampler_over_monai_cached_indices": med["monai_cached_indices"] / med["sampler"],
                    "sampler_over_monai_cached_indices_no_coordinates":
@@ -200,22 +219,21 @@ def run(workdir: Path, cases: int, shape_xyz: tuple[int, int, int], rounds: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--quick", action="store_true", help="2 smaller cases, batches 2/4 for the step, 2 rounds")
-    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--quick", action="store_true", help="2 smaller cases, batches 2/4 for the step, 4 rounds")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds of the data-path contenders (default 15)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
+    calls = {"sampler": 5}
     if args.quick:
-        cases, shape, rounds, step_batches = 2, (200, 200, 120), 2, (2, 4)
-        calls = {"sampler": 6, "monai_cached_indices": 2, "monai_cached_indices_no_coordinates": 2}
+        cases, shape, rounds, step_rounds, step_batches = 2, (200, 200, 120), 4, 2, (2, 4)
     else:
-        cases, shape, rounds, step_batches = 4, (272, 272, 180), 3, (4, 8)
-        calls = {"sampler": 20, "monai_cached_indices": 3, "monai_cached_indices_no_coordinates": 3}
+        cases, shape, rounds, step_rounds, step_batches = 4, (272, 272, 180), 15, 3, (4, 8)
     rounds = args.rounds or rounds
     result = {"benchmark": "sampling", "machine": machine(args.threads), "quick": args.quick}
     with tempfile.TemporaryDirectory(prefix="locseg-bench-") as tmp:
-        result.update(run(Path(tmp), cases, shape, rounds, step_batches, calls))
+        result.update(run(Path(tmp), cases, shape, rounds, step_rounds, step_batches, calls))
     result["wall_s"] = time.perf_counter() - t_start
     write_result(args.out, result)
     med, rate, ratio = result["median_s"], result["batches_per_s"], result["ratios"]
@@ -226,10 +244,13 @@ def main() -> None:
     print(f"train step, baseline at paper widths, 128 x 32^3 (from batches {step_batches}): "
           f"{result['train_step_128_estimate_s']['headline']:.1f} s -> sampler x{ratio['sampler_over_train_step']:.0f} "
           f"faster (goal >= 5)")
+    per_round = result["median_of_per_round_ratios"]
     print(f"MONAI RandCropByLabelClassesd: cached indices {med['monai_cached_indices'] * 1000:.0f} ms/batch "
-          f"(sampler x{ratio['sampler_over_monai_cached_indices']:.1f}, goal >= 10), CT and labels only "
+          f"(sampler x{ratio['sampler_over_monai_cached_indices']:.1f}, per round x"
+          f"{per_round['sampler_over_monai_cached_indices']:.1f}, goal >= 10), CT and labels only "
           f"{med['monai_cached_indices_no_coordinates'] * 1000:.0f} ms/batch "
-          f"(x{ratio['sampler_over_monai_cached_indices_no_coordinates']:.1f}), per-call indices "
+          f"(x{ratio['sampler_over_monai_cached_indices_no_coordinates']:.1f}, per round x"
+          f"{per_round['sampler_over_monai_cached_indices_no_coordinates']:.1f}), per-call indices "
           f"{med['monai_per_call_indices'] * 1000:.0f} ms/batch (x{ratio['sampler_over_monai_per_call_indices']:.1f})")
     print(f"wrote {args.out} in {result['wall_s']:.0f}s")
 

@@ -43,18 +43,14 @@ def crop_into(volume: np.ndarray, start: Sequence[int], out: np.ndarray, fill: f
             and x + w <= volume.shape[2]:  # inside the volume (most patches): one slice, no bookkeeping
         out[...] = volume[z:z + d, y:y + h, x:x + w]
         return out
+    out.fill(fill)  # past a border: fill, then copy the part inside the volume (if any)
     src, dst = [], []
-    inside = True
     for s, n, dim in zip(start, out.shape, volume.shape):
         a, b = max(s, 0), min(s + n, dim)
         if b <= a:
-            out.fill(fill)
             return out
-        inside = inside and a == s and b == s + n
         src.append(slice(a, b))
         dst.append(slice(a - s, b - s))
-    if not inside:
-        out.fill(fill)
     out[tuple(dst)] = volume[tuple(src)]
     return out
 
