@@ -49,8 +49,8 @@ def channels_from_axis_vectors(vectors: Tensor, spatial: Sequence[int]) -> Tenso
 def offset_axis_vectors(vectors: Tensor, offset: Tensor, spatial: Sequence[int]) -> Tensor:
     """`vectors` (B, D + H + W) plus a per-patch, per-axis `offset` (B, 3): each value of axis a moved by
     offset[:, a], as adding offset[:, a] to channel a moves every voxel of it."""
-    sizes = torch.tensor([int(n) for n in spatial], device=vectors.device)
-    return vectors + torch.repeat_interleave(offset, sizes, dim=1, output_size=int(sizes.sum()))
+    per_value = torch.cat([offset[:, a:a + 1].expand(-1, int(n)) for a, n in enumerate(spatial)], dim=1)
+    return vectors + per_value
 
 
 def model_location(needs_channels: bool, vectors: Tensor, spatial: Sequence[int],
