@@ -54,21 +54,41 @@ def location_channels(vectors: Sequence[np.ndarray], start: Sequence[int], size:
     return out
 
 
-def batch_location_channels(vectors: Sequence[Sequence[np.ndarray]], starts: Sequence[Sequence[int]],
-                            size: Sequence[int]) -> np.ndarray:
-    """(B, 3, *size): `location_channels(vectors[i], starts[i], size)` for B patches, stacked.
+def patch_location_into(vectors: Sequence[np.ndarray], start: Sequence[int], size: Sequence[int],
+                        out: np.ndarray) -> np.ndarray:
+    """Write a patch's per-axis location (axial, then coronal, then sagittal: D + H + W values) into `out`.
 
-    The same values, written with one broadcast per axis for the whole batch instead of three
-    per patch (the sampler's hot path).
+    The lean form of `location_channels`: channel a of the patch is this segment a broadcast along
+    axis a, so the three segments carry all of it in D + H + W floats instead of 3 x D x H x W.
     """
-    size = tuple(int(s) for s in size)
-    n = len(starts)
-    out = np.empty((n, 3, *size), dtype=np.float32)
-    for a in range(3):
-        segs = np.stack([slice_location(v[a], int(s[a]), size[a]) for v, s in zip(vectors, starts)])
-        shape = [n, 1, 1, 1]
-        shape[a + 1] = size[a]
-        out[:, a] = segs.reshape(shape)
+    offset = 0
+    for vec, s, n in zip(vectors, start, size):
+        s, n = int(s), int(n)
+        if 0 <= s and s + n <= len(vec):  # inside the volume (most patches): a plain copy
+            out[offset:offset + n] = vec[s:s + n]
+        else:
+            out[offset:offset + n] = slice_location(vec, s, n)
+        offset += n
+    return out
+
+
+def patch_location_vectors(vectors: Sequence[np.ndarray], start: Sequence[int], size: Sequence[int]) -> np.ndarray:
+    """The (D + H + W,) per-axis location of a patch whose first voxel is at `start` (see `patch_location_into`)."""
+    return patch_location_into(vectors, start, size, np.empty(sum(int(n) for n in size), dtype=np.float32))
+
+
+def channels_from_patch_vectors(lean: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """(..., 3, *size) location channels from (..., D + H + W) per-axis location: `location_channels` of the
+    same patch, for the places that need the channels on the host (tests, MONAI comparisons)."""
+    size = tuple(int(n) for n in size)
+    lead = lean.shape[:-1]
+    out = np.empty((*lead, 3, *size), dtype=np.float32)
+    offset = 0
+    for a, n in enumerate(size):
+        shape = [1, 1, 1]
+        shape[a] = n
+        out[..., a, :, :, :] = lean[..., offset:offset + n].reshape(*lead, *shape)
+        offset += n
     return out
 
 

@@ -1,7 +1,8 @@
 """LocBAM: three 1D location-aware attention gates (one per axis) and a 1x1x1 fusion (paper §2.1).
 
 Per axis a: average-pool the feature map over the two other axes -> (B, C, L_a); add the pooled
-location channel of axis a (the coordinate of THAT axis, unlike the public code on AMOS/KiTS);
+location channel of axis a (the coordinate of THAT axis, unlike the public code on AMOS/KiTS; the
+channel is constant over the two other axes, so its pooled form is its per-axis profile, read as such);
 dropout; Conv1d k1 C->ceil(C/r) (no bias), norm, ReLU; [Conv1d k mid->2mid, norm, ReLU;]
 Conv1d k ->C; sigmoid. Each gate multiplies the map along its axis; the three gated maps are
 concatenated (3C) and fused back to C by a 1x1x1 conv.
@@ -20,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .layout import tracing
+from .location_input import axis_profiles
 from .locbam_fused import axis_means, gate_fusion, stacked_gates
 
 
@@ -64,7 +66,8 @@ class AxisGate(nn.Module):
 
 
 class LocBAM(nn.Module):
-    """Location-based attention on a (B, C, D, H, W) map, gate a fed location channel a."""
+    """Location-based attention on a (B, C, D, H, W) map, gate a fed location channel a (or the per-axis
+    vectors: `models.location_input`)."""
 
     def __init__(self, channels: int, reduction: int = 32, kernel: int = 3, layers: int = 3,
                  dropout: float = 0.1, norm: str = "batch", inject: str = "input", fused: bool = True) -> None:
@@ -85,7 +88,7 @@ class LocBAM(nn.Module):
         """The three gates (B, C, L_a), gate a computed from features and location pooled onto axis a."""
         fused = self.runs_fused()
         pooled = axis_means(x) if fused else [x.mean(dim=_others(a)) for a in range(3)]
-        positions = [location[:, a:a + 1].mean(dim=_others(a)).to(pooled[a].dtype) for a in range(3)]
+        positions = [p[:, None, :].to(pooled[a].dtype) for a, p in enumerate(axis_profiles(location, x.shape[2:]))]
         if fused and pooled[0].shape == pooled[1].shape == pooled[2].shape:  # cubic patches
             return list(stacked_gates(self.gates, torch.stack(pooled), torch.stack(positions)).unbind(0))
         return [gate(pooled[a], positions[a]) for a, gate in enumerate(self.gates)]

@@ -16,6 +16,7 @@ class BaselineUNet(LocationAwareModel):
     """BasicUNet on the image alone; the location is accepted and ignored."""
 
     uses_location = False
+    needs_location_channels = False
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg.location_noise)
@@ -37,15 +38,19 @@ class CoordConvUNet(LocationAwareModel):
                                  inject_channels=3 if self.inject_all else 0)
 
     def segment(self, image: Tensor, location: Tensor) -> Tensor:
-        loc = location.to(image.dtype)
+        loc = self.location_channels(image, location).to(image.dtype)
         x = _cat_channels(image, loc)
         return self.unet(x, levels=location_pyramid(loc) if self.inject_all else None)
 
 
 class LocBAMUNet(LocationAwareModel):
-    """BasicUNet with a LocBAM block at one hook point (default: after the first conv block)."""
+    """BasicUNet with a LocBAM block at one hook point (default: after the first conv block).
+
+    Its gates read only the per-axis location profiles, so it takes the batch's vectors as they come.
+    """
 
     uses_location = True
+    needs_location_channels = False
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg.location_noise)

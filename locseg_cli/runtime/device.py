@@ -76,6 +76,14 @@ def autocast_dtype(amp: bool, amp_dtype: str, device: torch.device) -> torch.dty
     return None
 
 
+def pin_memory_for(device: torch.device) -> bool:
+    """Whether host batches should be page-locked: only for a CUDA device that exists. There the
+    copies can run asynchronously (`non_blocking`) beside the step; elsewhere pinning only costs."""
+    import torch
+
+    return device.type == "cuda" and torch.cuda.is_available()
+
+
 def init_process_group(info: DistInfo, device: torch.device) -> None:
     import torch
 

@@ -24,6 +24,7 @@ from ..io.atomic import atomic_path, write_text
 from ..io.manifest import Manifest, StageWriter
 from ..models import build_model
 from ..models.layout import resolve_memory_format, to_layout
+from ..models.location_input import model_location
 from ..preprocessing.plan import PreprocessPlan
 from ..progress import NullProgress, Progress
 from ..runtime.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, unwrap_model
@@ -35,6 +36,7 @@ from ..runtime.device import (
     destroy_process_group,
     dist_info,
     init_process_group,
+    pin_memory_for,
     resolve_device,
 )
 from ..sampling import PatchBatches, PatchSampler
@@ -87,6 +89,22 @@ def train_step(net: torch.nn.Module, model: torch.nn.Module, optimizer, loss_fn,
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
     return loss.detach()
+
+
+def batch_to_device(batch: dict[str, torch.Tensor], device: torch.device, layout: torch.memory_format,
+                    needs_location_channels: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A lean sampler batch on the device, as the step takes it: (image, location, int64 label).
+
+    The batch crosses to the device as it is (image and uint8 label in the volumes' memory order,
+    location as per-axis vectors; `non_blocking` overlaps the copy with the step where the loader
+    pins memory). On the device: the image made contiguous, then put in the network's layout; the
+    location broadcast to channels for a model that concatenates them; labels widened for the loss.
+    """
+    image = to_layout(batch["image"].to(device, non_blocking=True).contiguous(), layout)
+    location = model_location(needs_location_channels, batch["location"].to(device, non_blocking=True),
+                              image.shape[2:], layout)
+    label = batch["label"].to(device, non_blocking=True).to(torch.long, memory_format=torch.contiguous_format)
+    return image, location, label
 
 
 def make_optimizer(cfg: TrainConfig, params):
@@ -194,6 +212,7 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
     model, device, info, progress = s.model, s.device, s.info, s.progress
     layout = resolve_memory_format(cfg.memory_format, device)
     model.to(device, memory_format=layout)
+    needs_channels = getattr(model, "needs_location_channels", True)
     if info.enabled:
         from ..models import convert_sync_batchnorm
 
@@ -221,7 +240,7 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
         _truncate_metrics(metrics_path, start)
         write_text(out / "config.json", json.dumps(config_dict(cfg), indent=2) + "\n")
     total = cfg.total_iterations
-    loader = PatchBatches(s.sampler).loader(start, total, workers=cfg.workers)
+    loader = PatchBatches(s.sampler).loader(start, total, workers=cfg.workers, pin_memory=pin_memory_for(device))
     progress.start(f"train {cfg.model}", total)
     progress.advance(start)
     probe = StepProbe(cfg, device.type, total) if info.is_main else None  # CPU runs of GPU size say so early
@@ -234,9 +253,7 @@ def _loop(s: _Session, writer: StageWriter | None, state: dict) -> TrainResult:
             lr = lr_at(cfg, it)
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            img = to_layout(batch["image"].to(device, non_blocking=True), layout)
-            loc = to_layout(batch["location"].to(device, non_blocking=True), layout)
-            lab = batch["label"].to(device, non_blocking=True)
+            img, loc, lab = batch_to_device(batch, device, layout, needs_channels)
             loss = train_step(net, model, optimizer, loss_fn, img, loc, lab, cfg.grad_clip, scaler, amp_dtype)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"loss became {loss.item()} at iteration {it}; lower --lr or disable --amp")

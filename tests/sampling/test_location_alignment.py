@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from locseg_cli.io.manifest import Manifest
+from locseg_cli.location import channels_from_patch_vectors
 from locseg_cli.preprocessing.store import PreprocessedCase
 from locseg_cli.sampling import PatchSampler
 
@@ -44,7 +45,7 @@ def _expected_location(case: PreprocessedCase, image_patch: np.ndarray) -> np.nd
 
 
 def _case_of(sampler: PatchSampler, image_patch: np.ndarray, location: np.ndarray) -> PreprocessedCase:
-    """Both cases share the image; the location tells them apart (it matches one case at most)."""
+    """Both cases share the image; the location (channels) tells them apart (it matches one case at most)."""
     hits = [c for c in sampler._cases.values() if np.array_equal(location, _expected_location(c, image_patch))]
     return hits[0] if hits else sampler._cases["a"]
 
@@ -54,7 +55,8 @@ def test_sample_location_is_cut_where_the_image_patch_is():
         sampler = _sampler(sampling)
         rng = np.random.default_rng(1)
         for _ in range(30):
-            img, loc, _ = sampler.sample(rng)
+            img, lean, _ = sampler.sample(rng)
+            loc = channels_from_patch_vectors(lean, PATCH)
             case = _case_of(sampler, img, loc)
             assert np.array_equal(loc, _expected_location(case, img))
 
@@ -64,6 +66,6 @@ def test_batch_location_is_cut_where_each_image_patch_is():
         sampler = _sampler(sampling, batch_size=8)
         for index in range(4):
             batch = sampler.batch(index)
-            for img, loc in zip(batch["image"][:, 0], batch["location"]):
+            for img, loc in zip(batch["image"][:, 0], channels_from_patch_vectors(batch["location"], PATCH)):
                 case = _case_of(sampler, img, loc)
                 assert np.array_equal(loc, _expected_location(case, img))

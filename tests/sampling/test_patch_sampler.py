@@ -56,11 +56,14 @@ def test_same_seed_same_batches_and_other_rank_differs(pre):
 
 
 def test_batch_shapes_and_dtypes(pre):
+    # lean: per-axis location vectors (B, D+H+W), labels as stored (uint8)
     s, _ = _sampler(pre)
     b = s.batch(0)
     assert b["image"].shape == (6, 1, 8, 8, 8) and b["image"].dtype == np.float32
-    assert b["location"].shape == (6, 3, 8, 8, 8)
-    assert b["label"].shape == (6, 1, 8, 8, 8) and b["label"].dtype == np.int64
+    assert b["location"].shape == (6, 24) and b["location"].dtype == np.float32
+    assert b["label"].shape == (6, 1, 8, 8, 8) and b["label"].dtype == np.uint8
+    # patches keep the NIfTI maps' memory order (axial fastest): cut without a transpose
+    assert b["image"][0, 0].flags.f_contiguous and b["label"][0, 0].flags.f_contiguous
 
 
 def test_class_balanced_centres_cover_classes_evenly(pre):
@@ -126,3 +129,32 @@ def test_volumes_per_batch_zero_keeps_the_stream_of_single_samples(pre):
     for i in range(s.batch_size):
         img, loc, lab = s.sample(rng)
         assert np.array_equal(batch["image"][i, 0], img) and np.array_equal(batch["location"][i], loc)
+
+
+def test_worker_batches_are_made_in_shared_memory_and_equal_the_stream(pre, monkeypatch):
+    # in a DataLoader worker the batch is allocated in shared memory, so handing it over moves no copy
+    import torch
+
+    from locseg_cli.sampling import PatchBatches
+
+    s, _ = _sampler(pre)
+    direct = PatchBatches(s)[2]
+    assert not direct["image"].is_shared()
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())
+    shared = PatchBatches(s)[2]
+    assert all(t.is_shared() for t in shared.values())
+    for key, array in s.batch(2).items():
+        assert np.array_equal(shared[key].numpy(), array) and np.array_equal(direct[key].numpy(), array)
+        assert shared[key].dtype == direct[key].dtype and shared[key].stride() == direct[key].stride()
+
+
+def test_loader_with_a_worker_and_pinning_off_yields_the_stream(pre):
+    from locseg_cli.sampling import PatchBatches
+
+    s, _ = _sampler(pre)
+    loader = PatchBatches(s).loader(4, 6, workers=1, pin_memory=False)
+    assert loader.pin_memory is False
+    got = list(loader)
+    for i, batch in zip((4, 5), got):
+        for key, array in s.batch(i).items():
+            assert np.array_equal(batch[key].numpy(), array)

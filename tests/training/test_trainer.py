@@ -190,3 +190,24 @@ def test_the_manifest_records_the_precision_the_step_ran_in(pre, tmp_path, monke
     assert seen and all(s is expected for s in seen)
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["extra"]["precision"] == ("bfloat16" if native else "float32")
+
+
+def test_the_loader_pins_memory_as_the_guard_says_for_the_run_device(pre, tmp_path, monkeypatch):
+    # pinned host batches (non-blocking copies) on CUDA only; the guard itself: tests/runtime/test_pin_memory.py
+    import locseg_cli.training.trainer as trainer
+    from locseg_cli.sampling import PatchBatches
+
+    devices, pinned, loader = [], [], PatchBatches.loader
+
+    def guard(device):
+        devices.append(device)
+        return False
+
+    def recording(self, *args, **kw):
+        pinned.append(kw.get("pin_memory"))
+        return loader(self, *args, **kw)
+
+    monkeypatch.setattr(trainer, "pin_memory_for", guard)
+    monkeypatch.setattr(PatchBatches, "loader", recording)
+    train(pre, tmp_path / "run", _cfg(model="baseline", epochs=1, iterations_per_epoch=1))
+    assert devices == [torch.device("cpu")] and pinned == [False]
