@@ -55,7 +55,7 @@ def _timed(owner, name: str, phase: str, seconds: dict[str, float], cpu: dict[st
 def spacing_case(workdir: Path, spacing: tuple[float, float, float], slices: int, rounds: int) -> dict:
     from monai.inferers import sliding_window_inference
 
-    from locseg_cli.inference import InferConfig, infer, predictor, stage
+    from locseg_cli.inference import InferConfig, infer, inputs, predictor, stage
     from locseg_cli.inference.sliding_window import SIGMA_SCALE
     from locseg_cli.io.nifti import load_volume, save_volume
     from locseg_cli.preprocessing import prepare_case
@@ -72,7 +72,7 @@ def spacing_case(workdir: Path, spacing: tuple[float, float, float], slices: int
     cfg = InferConfig(threads=1, overlap=OVERLAP)
     seconds: dict[str, float] = defaultdict(float)
     cpu: dict[str, float] = defaultdict(float)
-    for owner, name, phase in ((stage, "_check_images", "check image"), (stage, "load_volume", "read"),
+    for owner, name, phase in ((stage, "check_inputs", "check image"), (inputs, "load_volume", "read"),
                                (stage, "prepare_case", "preprocess"),
                                (predictor.RunPredictor, "logits", "sliding windows"),
                                (CaseGeometry, "restore_argmax", "restore to raw grid"),
