@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..io.nifti import Orientation
-from .resample import argmax_resample, resample_image, resample_labels
+from .resample import interpolate_argmax, resample_image, resample_labels
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,8 @@ class CaseGeometry:
 
     def restore_argmax(self, values: Sequence[int], channel: Callable[[int], np.ndarray]) -> np.ndarray:
         """Per-class maps over the box (`channel(value)`: logits or probabilities) -> raw-geometry label map:
-        the first class with the highest value after order-1 resampling (`argmax_resample`)."""
-        box = argmax_resample(values, channel, self.box_shape, order=1, separate_z=self.separate_z)
+        the first class with the highest value after order-1 resampling (`interpolate_argmax`)."""
+        box = interpolate_argmax(values, channel, self.box_shape, separate_z=self.separate_z)
         return self._uncrop(box, 0)
 
     def to_preprocessed(self, canonical: np.ndarray, order: int = 3) -> np.ndarray:

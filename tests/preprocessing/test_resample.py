@@ -65,3 +65,41 @@ def test_argmax_resample_equals_resampling_every_class(shape, out, separate_z, k
     got = argmax_resample(values, maps.__getitem__, out, order=1, separate_z=separate_z)
     every_class = argmax_resample(values, maps.__getitem__, out, order=1, separate_z=separate_z, dense=True)
     np.testing.assert_array_equal(got, every_class)
+
+
+@pytest.mark.parametrize("shape,out,separate_z", [
+    ((12, 14, 10), (31, 25, 19), False),
+    ((12, 14, 10), (5, 9, 10), False),
+    ((6, 14, 10), (19, 25, 23), True),
+    ((6, 14, 10), (6, 25, 23), True),
+    ((6, 14, 10), (6, 14, 10), False),  # nothing to resample: a copy, exact
+])
+@pytest.mark.parametrize("kind", ["logits", "smooth", "ties"])
+def test_interpolate_argmax_follows_resampling_every_class(shape, out, separate_z, kind):
+    """The restore's torch path gives the labels of resampling every class map (`argmax_resample`'s
+    definition) wherever the two best classes differ by more than float32 rounding of the coordinate."""
+    from locseg_cli.preprocessing.resample import argmax_resample, interpolate_argmax, resample_image
+
+    rng = np.random.default_rng(5)
+    values = [0, 1, 2, 4, 7]
+    if kind == "logits":
+        maps = {v: rng.normal(size=shape).astype(np.float32) for v in values}
+    elif kind == "smooth":
+        z, y, x = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+        centres = rng.uniform(-1, 1, size=(len(values), 3))
+        maps = {v: (10 - 8 * ((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2)).astype(np.float32)
+                for v, c in zip(values, centres)}
+    else:
+        label = rng.choice(values, size=shape, p=[0.6, 0.1, 0.1, 0.1, 0.1])
+        maps = {v: (label == v).astype(np.float32) for v in values}
+    got = interpolate_argmax(values, maps.__getitem__, out, separate_z=separate_z, slab=4)
+    every_class = argmax_resample(values, maps.__getitem__, out, order=1, separate_z=separate_z, dense=True)
+    resampled = np.sort(np.stack([resample_image(maps[v], out, order=1, separate_z=separate_z) for v in values]), 0)
+    scale = max(float(np.abs(resampled).max()), 1.0)
+    close = resampled[-1] - resampled[-2] <= 1e-4 * scale
+    assert got.shape == tuple(out) and got.dtype == np.uint8
+    np.testing.assert_array_equal(got[~close], every_class[~close])
+    if shape == out:  # nothing resampled: a copy, exact
+        np.testing.assert_array_equal(got, every_class)
+    elif kind == "logits":  # noisy logits: near-ties are rare
+        assert close.mean() < 0.01
