@@ -53,7 +53,8 @@ def _timed(owner, name: str, phase: str, seconds: dict[str, float], cpu: dict[st
     setattr(owner, name, timed)
 
 
-def spacing_case(workdir: Path, spacing: tuple[float, float, float], slices: int, rounds: int) -> dict:
+def spacing_case(workdir: Path, spacing: tuple[float, float, float], slices: int, rounds: int,
+                 warmup: bool = True) -> dict:
     from monai.inferers import sliding_window_inference
 
     from locseg_cli.inference import InferConfig, infer, inputs, predictor, stage
@@ -107,15 +108,16 @@ def spacing_case(workdir: Path, spacing: tuple[float, float, float], slices: int
 
     cpu_samples: dict[str, list[float]] = {}
     samples = interleaved({"infer": stage_call, "monai_plain": monai_plain, **restores}, rounds,
-                          log=lambda m: stderr(f"  {m}"), cpu=cpu_samples)
+                          warmup=warmup, log=lambda m: stderr(f"  {m}"), cpu=cpu_samples)
+    timed_rounds = rounds_done[1:] if warmup else rounds_done  # the warm-up call is not timed
     record = {"spacing": list(spacing), "raw_shape": [512, 512, slices], "preprocessed_shape": list(prep.image.shape),
               "box_shape": list(prep.geometry.box_shape), "separate_z": prep.geometry.separate_z,
               "patch": [PATCH] * 3, "overlap": OVERLAP, "features": list(pred.model_cfg.features),
-              "out_channels": pred.model_cfg.out_channels, "rounds": rounds, "rounds_s": rounds_done[1:],
+              "out_channels": pred.model_cfg.out_channels, "rounds": rounds, "warmup": warmup, "rounds_s": timed_rounds,
               "contenders_s": samples, "contenders_cpu_s": cpu_samples,
               "restore_label_agreement": _agreement(restores)}
     for kind, contenders in (("wall", samples), ("cpu", cpu_samples)):
-        timed = [r[kind] for r in rounds_done[1:]]  # the first call was the warm-up
+        timed = [r[kind] for r in timed_rounds]
         med = {k: statistics.median(r[k] for r in timed) for k in (*PHASES, "total")}
         med["other"] = statistics.median(r["total"] - sum(r[p] for p in PHASES) for r in timed)
         monai = statistics.median(contenders["monai_plain"])
@@ -189,6 +191,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None, help="timed rounds (default 3)")
     ap.add_argument("--spacings", default=",".join(SPACINGS), help="which of lowres,isotropic")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-warmup", action="store_true",
+                    help="no untimed first call of each contender (halves a one-round run at the isotropic spacing)")
     ap.add_argument("--part", choices=("all", "restore"), default="all",
                     help="restore: only the restore, against the numpy paths (no run, no network)")
     args = ap.parse_args()
@@ -206,7 +210,7 @@ def main() -> None:
     for name in (args.spacings.split(",") if args.part == "all" else []):
         stderr(f"infer phases at {name} {SPACINGS[name]} mm on a raw 512x512x{slices} CT, {rounds} rounds")
         with tempfile.TemporaryDirectory(prefix="locseg-bench-") as tmp:
-            rec = spacing_case(Path(tmp), SPACINGS[name], slices, rounds)
+            rec = spacing_case(Path(tmp), SPACINGS[name], slices, rounds, warmup=not args.no_warmup)
         result["spacings"][name] = rec
         write_result(args.out, result)
         print_case(name, rec)
