@@ -53,9 +53,15 @@ def atomic_dir(final: str | Path, replace: bool = False) -> Iterator[Path]:
     For outputs that are a few files which only make sense together (an exported model and its
     card): a failure removes the temporary folder, so `final` holds all of them or none. An existing
     non-empty `final` is refused unless `replace` (then moved aside and removed after the rename).
+    A killed run cannot clean up, so the temporary folders an earlier run left for this `final` are
+    removed first.
     """
     final = check_new_dir(final, replace)
     final.parent.mkdir(parents=True, exist_ok=True)
+    stale = re.compile(rf"^{re.escape(TMP_PREFIX)}[0-9a-f]{{8}}-(old-)?{re.escape(final.name)}$")
+    for p in final.parent.iterdir():
+        if p.is_dir() and stale.match(p.name):
+            shutil.rmtree(p, ignore_errors=True)
     tmp = final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}-{final.name}")
     tmp.mkdir()
     try:

@@ -68,3 +68,19 @@ def test_every_manifest_write_is_a_rename_of_a_complete_temporary_file(tmp_path,
     assert [sorted(m["cases"]) for _, m in renamed][-1] == ["a", "b"]
     assert all(src.name != MANIFEST and src.parent.absolute() == out.absolute() for src, _ in renamed)
     assert read_manifest(out, "demo").extra == {"done": True}
+
+
+def test_atomic_dir_removes_what_a_killed_run_left_for_the_same_folder(tmp_path):
+    """A SIGKILL cannot run the cleanup; the next run for the same folder removes its leftovers only."""
+    from locseg_cli.io.atomic import TMP_PREFIX, atomic_dir
+
+    left = [tmp_path / f"{TMP_PREFIX}0123abcd-model", tmp_path / f"{TMP_PREFIX}89abcdef-old-model"]
+    other = [tmp_path / f"{TMP_PREFIX}0123abcd-model2", tmp_path / "keep"]
+    for d in left + other:
+        d.mkdir()
+        (d / "f").write_text("x")
+    with atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "card.json").write_text("{}")
+    assert (tmp_path / "model" / "card.json").is_file()
+    assert not any(d.exists() for d in left)
+    assert all(d.exists() for d in other)
