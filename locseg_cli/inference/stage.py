@@ -129,6 +129,7 @@ def infer(run: RunArg, out: str | Path, cfg: InferConfig, data: str | Path | Non
                 write_dicom_seg(w.path(files["dicom_seg"]), label_map, item.series,
                                 {int(k): str(v) for k, v in labels.items()})
                 meta["series_uid"] = item.series.series_uid
+                meta["series_folder"] = str(item.path.resolve())  # postprocess writes its own SEG from it
             if cfg.save_probabilities:
                 files["probabilities"] = f"probabilities/{cid}.npz"
                 with atomic_path(w.path("probabilities", f"{cid}.npz")) as tmp, open(tmp, "wb") as f:

@@ -56,6 +56,26 @@ def _ranges(atlas_dir: Path | None) -> dict[int, list[float] | None]:
     return ranges
 
 
+def _source_series(cid: str, meta: dict[str, Any], src: Manifest, pred: Path):
+    """The DICOM series an `infer` prediction lies on, to write the filtered labels as DICOM SEG too:
+    the folder `infer` recorded (or the case's folder under its `--data`), checked to be the same series."""
+    from ..inference.inputs import open_inputs
+    from ..io.dicom import scan_series
+
+    folder = meta.get("series_folder")
+    if folder is None and "data" in src.inputs:
+        found = [i.path for i in open_inputs(src.inputs["data"]["path"]) if i.case_id == cid and i.dicom]
+        folder = found[0] if found else None
+    if folder is None or not Path(folder).is_dir():
+        raise LocsegError(f"case {cid!r}: its DICOM series ({folder or 'unrecorded'}) is not there any more: "
+                          "the filtered DICOM SEG needs it", pred)
+    series = scan_series(folder)
+    if series.series_uid != meta.get("series_uid"):
+        raise LocsegError(f"case {cid!r}: the series in {folder} is not the one predicted "
+                          f"({series.series_uid} != {meta.get('series_uid')})", pred)
+    return series
+
+
 def postprocess(pred: str | Path, out: str | Path, config: PostprocessConfig | None = None,
                 atlas: str | Path | None = None, bpr: str | Path | None = None,
                 progress: Progress | None = None, force: bool = False) -> tuple[Manifest, bool]:
@@ -111,7 +131,14 @@ def postprocess(pred: str | Path, out: str | Path, config: PostprocessConfig | N
                     labels, rm = mask_outside(labels, out_of_range(labels, scores, wanted, config.bpr_margin))
                 removed[method] = {str(c): n for c, n in rm.items() if n}
             files = {"prediction": f"{cid}.nii.gz"}
+            series = _source_series(cid, meta, src, pred) if "dicom_seg" in entry["files"] else None
             save_volume(w.path(files["prediction"]), labels, vol.affine, header=vol.header, dtype=np.uint8)
+            if series is not None:  # a DICOM input: its SEG filtered as well, so both files say the same
+                from ..io.dicom_seg import write_dicom_seg
+
+                files["dicom_seg"] = f"{cid}.seg.dcm"
+                names = {int(k): str(v) for k, v in (src.extra or {}).get("labels", {}).items()}
+                write_dicom_seg(w.path(files["dicom_seg"]), labels, series, names, description="locseg postprocess")
             meta["postprocess"] = {"methods": methods, "removed_voxels": removed}
             return CaseResult(files, meta, {"removed": sum(n for per in removed.values() for n in per.values())})
 

@@ -79,6 +79,29 @@ def test_dicom_series_prediction_lies_on_the_series_grid_with_a_dicom_seg(run, t
     np.testing.assert_array_equal(back.transpose(2, 1, 0), pred.array)
 
 
+def test_postprocess_of_a_dicom_prediction_writes_its_seg_filtered_too(run, tmp_path):
+    """The filtered NIfTI and the filtered DICOM SEG say the same; a series moved away is one clear line."""
+    pydicom = pytest.importorskip("pydicom")
+    hd = pytest.importorskip("highdicom")
+    from locseg_cli.postprocessing import PostprocessConfig, postprocess
+
+    series = write_dicom_series(tmp_path / "in" / "s1", _case(), _oblique_flipped())
+    _predict(run, tmp_path / "pred", series)
+    cfg = resolve_config(PostprocessConfig, None, {"method": ["lcf"]})
+    man, _ = postprocess(tmp_path / "pred", tmp_path / "post", cfg)
+    files = man.cases["s1"]["files"]
+    labels = load_volume(tmp_path / "post" / files["prediction"], dtype=None).array
+    seg = hd.seg.Segmentation.from_dataset(pydicom.dcmread(tmp_path / "post" / files["dicom_seg"]))
+    uids = [str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+            for p in sorted(series.glob("*.dcm"), key=lambda p: float(pydicom.dcmread(p).InstanceNumber))]
+    back = seg.get_pixels_by_source_instance(uids, combine_segments=True)
+    np.testing.assert_array_equal(back.transpose(2, 1, 0), labels)
+    shutil.move(series, tmp_path / "elsewhere")
+    with pytest.raises(LocsegError, match=r"case 's1': its DICOM series .* is not there any more"):
+        postprocess(tmp_path / "pred", tmp_path / "post2", cfg)
+    assert not (tmp_path / "post2" / "s1.nii.gz").exists()
+
+
 def test_a_folder_of_series_folders_gives_one_case_per_series(run, tmp_path):
     pytest.importorskip("pydicom")
     aff = np.diag([1.5, 1.5, 2.0, 1.0])
