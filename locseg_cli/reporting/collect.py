@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +195,9 @@ class _Linker:
                 fp = man.inputs.get("run", {}).get("fingerprint")
                 checkpoint = str(man.config.get("checkpoint", "best"))
                 run = self.runs_by_fp[fp] if fp in self.runs_by_fp else self.run(Path(man.config["run"]))
+                models = (man.extra or {}).get("ensemble", {}).get("models")
+                if models:  # the first run's setup and path, named for what predicted: every run's model
+                    run = replace(run, model=f"ensemble ({'+'.join(models)})")
                 return run, "+".join(methods) or "none", checkpoint
             methods = [*man.config.get("method", []), *methods]
             pred = Path(man.inputs["pred"]["path"])

@@ -147,6 +147,9 @@ def test_ensemble_prediction_is_the_argmax_of_the_mean_probability(run, tmp_path
     cfg = resolve_config(InferConfig, None, CFG)
     man, _ = infer([run / "run", run / "run2"], tmp_path / "pred", cfg, pre=run / "pre", cases=["case_001"])
     assert man.extra["ensemble"]["models"] == ["locbam", "baseline"] and man.extra["model"] == "locbam+baseline"
+    from locseg_cli.reporting.collect import _Linker  # the report names the ensemble, not its first run
+
+    assert _Linker([]).prediction_source(tmp_path / "pred")[0].model == "ensemble (locbam+baseline)"
     pman = read_manifest(run / "pre", "preprocess")
     case = load_preprocessed_case(run / "pre", pman, "case_001", mmap=False)
     probs = []
