@@ -126,8 +126,7 @@ def infer(run: RunArg, out: str | Path, cfg: InferConfig, data: str | Path | Non
                 from ..io.dicom_seg import write_dicom_seg
 
                 files["dicom_seg"] = f"{cid}.seg.dcm"
-                write_dicom_seg(w.path(files["dicom_seg"]), label_map, item.series,
-                                {int(k): str(v) for k, v in labels.items()})
+                write_dicom_seg(w.path(files["dicom_seg"]), label_map, item.series, labels)
                 meta["series_uid"] = item.series.series_uid
                 meta["series_folder"] = str(item.path.resolve())  # postprocess writes its own SEG from it
             if cfg.save_probabilities:

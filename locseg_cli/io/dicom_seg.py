@@ -7,6 +7,7 @@ source slice, so it lands on the series' grid whatever its orientation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,13 @@ from .dicom import DICOM_EXTRA, DicomSeries, require_pydicom
 SEG_SERIES_NUMBER = 900  # where viewers list it: after the usual acquisition series numbers
 
 
-def write_dicom_seg(path: str | Path, labels: np.ndarray, series: DicomSeries, names: dict[int, str],
+def write_dicom_seg(path: str | Path, labels: np.ndarray, series: DicomSeries, names: Mapping[int | str, str],
                     description: str = "locseg") -> None:
     """Write `labels` ((column, row, slice) on `series`' grid) as a binary DICOM SEG, one segment per class.
 
-    `names` maps the label values to segment names (background 0 is not a segment); the segments are
-    numbered 1.. in label-value order, so a run's class subset with gaps in its values still works.
+    `names` maps the label values to segment names (background 0 is not a segment; keys may be the
+    strings of a manifest's label table, as `infer` and `postprocess` pass it); the segments are numbered
+    1.. in label-value order, so a run's class subset with gaps in its values still works.
     Frames where a segment is absent are left out (highdicom's default), which keeps the file small.
     """
     pydicom = require_pydicom(series.folder)
@@ -35,6 +37,7 @@ def write_dicom_seg(path: str | Path, labels: np.ndarray, series: DicomSeries, n
         raise LocsegError(f"writing DICOM SEG needs the optional DICOM dependencies: {DICOM_EXTRA}") from None
     if labels.shape != series.shape:
         raise ValueError(f"labels of shape {labels.shape} are not on the series' grid {series.shape}")
+    names = {int(k): str(v) for k, v in names.items()}
     values = sorted(v for v in names if v != 0)
     # segment numbers 1..K in the frames, in slice order; frames are (row, column) as the sources' pixels
     lut = np.zeros(max([*values, int(labels.max())]) + 1, dtype=np.uint8)

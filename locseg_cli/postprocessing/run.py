@@ -137,8 +137,8 @@ def postprocess(pred: str | Path, out: str | Path, config: PostprocessConfig | N
                 from ..io.dicom_seg import write_dicom_seg
 
                 files["dicom_seg"] = f"{cid}.seg.dcm"
-                names = {int(k): str(v) for k, v in (src.extra or {}).get("labels", {}).items()}
-                write_dicom_seg(w.path(files["dicom_seg"]), labels, series, names, description="locseg postprocess")
+                write_dicom_seg(w.path(files["dicom_seg"]), labels, series, (src.extra or {}).get("labels", {}),
+                                description="locseg postprocess")
             meta["postprocess"] = {"methods": methods, "removed_voxels": removed}
             return CaseResult(files, meta, {"removed": sum(n for per in removed.values() for n in per.values())})
 
