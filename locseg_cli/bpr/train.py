@@ -27,7 +27,6 @@ from ..io.atomic import atomic_path, write_json
 from ..io.manifest import StageWriter, file_fingerprint, fingerprint, folder_fingerprint
 from ..io.nifti import load_volume
 from ..progress import NullProgress, Progress
-from ..runtime.device import configure_cpu_math
 from .config import BprTrainConfig
 from .landmarks import Landmark, case_landmarks, read_landmark_file
 from .losses import bpr_loss, landmark_loss
@@ -306,7 +305,8 @@ def train_regressor(data: str | Path, out: str | Path, cfg: BprTrainConfig, land
     """Train (or resume) a regressor on the raw dataset `data`; write `out/model.pt`."""
     progress = progress or NullProgress()
     data, out = Path(data), Path(out)
-    configure_cpu_math(cfg.threads)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     inputs = {"data": (data, folder_fingerprint(data))}
     if landmarks_file is not None:

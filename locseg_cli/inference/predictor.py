@@ -17,7 +17,7 @@ from ..models import ModelConfig, build_model
 from ..models.layout import resolve_memory_format
 from ..preprocessing.plan import PreprocessPlan
 from ..runtime.checkpoint import CHECKPOINT_DIR, load_checkpoint
-from ..runtime.device import DistInfo, configure_cpu_math, resolve_device
+from ..runtime.device import DistInfo, resolve_device
 from .config import InferConfig
 from .sliding_window import predict_volume, softmax_
 
@@ -78,8 +78,9 @@ class RunPredictor:
 
     @classmethod
     def load(cls, run: str | Path, cfg: InferConfig) -> RunPredictor:
-        configure_cpu_math(cfg.threads)
         device = resolve_device(cfg.device, DistInfo())
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         trained = load_trained_run(run, cfg.checkpoint)
         trained.model.to(device, memory_format=resolve_memory_format("auto", device)).eval()
         return cls(trained.run, trained.manifest, trained.model_cfg, trained.patch_size, trained.plan, trained.model,

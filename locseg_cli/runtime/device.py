@@ -49,22 +49,6 @@ def resolve_device(requested: str | None, info: DistInfo) -> torch.device:
     return dev
 
 
-def configure_cpu_math(threads: int | None = None) -> None:
-    """Torch's CPU threads (when given) and flush-to-zero for denormal floats; call it before any torch
-    compute, so that the intra-op threads, created later, inherit the floating-point mode.
-
-    Denormals (floats below ~1e-38) take a slow microcode path on x86. A CPU training step meets them
-    (tiny probabilities and gradients) and ran 1.3x slower with them; flushed to zero, the demo's 64³
-    training reached bit-identical weights after 100 iterations (docs/benchmarks.md, "Denormals"). It
-    changes nothing on a GPU, whose kernels keep their own mode.
-    """
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
-    torch.set_flush_denormal(True)
-
-
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bf16 in hardware (AMX tiles and AVX-512 BF16), where oneDNN's bf16
     convolutions beat float32; elsewhere bf16 is emulated and slower than float32."""

@@ -33,7 +33,6 @@ from ..runtime.device import (
     autocast_dtype,
     barrier,
     broadcast,
-    configure_cpu_math,
     destroy_process_group,
     dist_info,
     init_process_group,
@@ -162,7 +161,6 @@ def run_training(pre: Path, out: Path, cfg: TrainConfig, manifest: Manifest, pla
     monitor_ids = val_ids[: cfg.val_cases] if cfg.val_cases is not None else val_ids
     if cfg.batch_size % info.world_size:
         raise LocsegError(f"--batch-size {cfg.batch_size} is not divisible by the {info.world_size} processes")
-    configure_cpu_math(cfg.threads)
     torch.manual_seed(cfg.seed)  # the initial weights are part of a repeatable run
     model = build_model(cfg)  # fails early on an unknown model name
     progress = progress or NullProgress()
@@ -170,6 +168,8 @@ def run_training(pre: Path, out: Path, cfg: TrainConfig, manifest: Manifest, pla
     if init and "message" in init:
         progress.log(init["message"])
     device = resolve_device(cfg.device, info)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     sampler = PatchSampler(pre, manifest, train_ids, cfg.patch_size, cfg.batch_size // info.world_size,
                            seed=cfg.seed, rank=info.rank, sampling=cfg.sampling,
                            foreground_fraction=cfg.foreground_fraction, volumes_per_batch=cfg.volumes_per_batch)

@@ -24,18 +24,3 @@ def test_cpu_autocasts_to_bf16_only_with_native_bf16(monkeypatch, native, amp, d
                                                   (False, "bf16", None)])
 def test_cuda_autocasts_as_asked(amp, dtype, expected):
     assert autocast_dtype(amp, dtype, torch.device("cuda")) is expected
-
-
-def test_configure_cpu_math_sets_threads_and_flushes_denormals():
-    threads = torch.get_num_threads()
-    if not torch.set_flush_denormal(False):  # also undoes what an earlier test's training set
-        pytest.skip("this CPU has no flush-to-zero mode")
-    tiny = torch.tensor([1e-39], dtype=torch.float32)  # a denormal float32 (made while denormals are kept)
-    assert (tiny * 1.0).item() != 0.0
-    try:
-        device_mod.configure_cpu_math(1)
-        assert torch.get_num_threads() == 1
-        assert (tiny * 1.0).item() == 0.0
-    finally:
-        torch.set_flush_denormal(False)
-        torch.set_num_threads(threads)
