@@ -33,6 +33,7 @@ from benchlib import (
     GIB,
     LABELS,
     ct_case,
+    finish,
     interleaved,
     machine,
     medians,
@@ -49,7 +50,7 @@ MEMORY_FEATURES = (8, 8, 16, 32, 64, 8)
 INFER_PROBE = """
 from pathlib import Path
 from locseg_cli.inference import InferConfig, infer
-from locseg_cli.inference import stage, predictor  # noqa: F401  (imports counted in the baseline)
+from locseg_cli.inference import inputs, stage, predictor  # noqa: F401  (imports counted in the baseline)
 from locseg_cli.preprocessing.geometry import CaseGeometry
 import monai.inferers  # noqa: F401
 after_imports = _rss()
@@ -69,7 +70,7 @@ def _watch(owner, name, phase):
         return out
     setattr(owner, name, watched)
 
-_watch(stage, "load_volume", "read raw image")
+_watch(inputs, "load_volume", "read raw image")
 _watch(stage, "prepare_case", "preprocess")
 _watch(predictor.RunPredictor, "logits", "sliding window (logits on CPU)")
 _watch(CaseGeometry, "restore_argmax", "restore arg-max to the raw grid")
@@ -239,9 +240,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="locseg-bench-") as tmp:
             result["memory"] = peak_memory(Path(tmp), memory_slices, 64, 0.5)
         print_memory(result["memory"], memory_slices)
-    result["wall_s"] = time.perf_counter() - t_start
-    write_result(args.out, result)
-    print(f"wrote {args.out} in {result['wall_s']:.0f}s")
+    finish(args.out, result, t_start)
 
 
 def print_timing(sw: dict, rounds: int) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_infer import make_run
-from benchlib import ct_case, interleaved, machine, stderr, write_result
+from benchlib import ct_case, finish, interleaved, machine, stderr, write_result
 
 SPACINGS = {"lowres": (2.0, 1.5, 1.5), "isotropic": (1.0, 1.0, 1.0)}
 PATCH = 64
@@ -214,9 +214,7 @@ def main() -> None:
         result["spacings"][name] = rec
         write_result(args.out, result)
         print_case(name, rec)
-    result["wall_s"] = time.perf_counter() - t_start
-    write_result(args.out, result)
-    print(f"wrote {args.out} in {result['wall_s']:.0f}s")
+    finish(args.out, result, t_start)
 
 
 def print_case(name: str, rec: dict) -> None:

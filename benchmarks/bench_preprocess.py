@@ -25,16 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from benchlib import (
-    ct_case,
-    interleaved,
-    machine,
-    medians,
-    peak_rss,
-    stderr,
-    write_raw_dataset,
-    write_result,
-)
+from benchlib import ct_case, finish, interleaved, machine, medians, peak_rss, stderr, write_raw_dataset
 
 LOWRES = (2.0, 1.5, 1.5)  # z, y, x mm: the paper's low-res spacing
 MEMORY_LIMIT_GIB = 6.0
@@ -154,8 +145,7 @@ def main() -> None:
     stderr(f"peak memory of `preprocess` on a 512x512x{memory_slices} CT")
     with tempfile.TemporaryDirectory(prefix="locseg-bench-") as tmp:
         result["memory"] = peak_memory(Path(tmp), memory_slices)
-    result["wall_s"] = time.perf_counter() - t_start
-    write_result(args.out, result)
+    finish(args.out, result, t_start)
     pc, mem = result["per_case"], result["memory"]
     print(f"resample order 3 (512x512x{slices} -> {pc['output_shapes']['ours_resample']}): ours "
           f"{pc['median_s']['ours_resample']:.2f}s, MONAI Spacing {pc['median_s']['monai_resample']:.2f}s "

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from benchlib import LABELS, interleaved, machine, medians, stderr, write_raw_dataset, write_result
+from benchlib import LABELS, finish, interleaved, machine, medians, stderr, write_raw_dataset
 
 PATCH = (32, 32, 32)
 BATCH = 128
@@ -234,8 +234,7 @@ def main() -> None:
     result = {"benchmark": "sampling", "machine": machine(args.threads), "quick": args.quick}
     with tempfile.TemporaryDirectory(prefix="locseg-bench-") as tmp:
         result.update(run(Path(tmp), cases, shape, rounds, step_rounds, step_batches, calls))
-    result["wall_s"] = time.perf_counter() - t_start
-    write_result(args.out, result)
+    finish(args.out, result, t_start)
     med, rate, ratio = result["median_s"], result["batches_per_s"], result["ratios"]
     size = result["batch_bytes"]
     print(f"sampler (128 x 32^3, class-balanced, location): {med['sampler'] * 1000:.1f} ms CPU/batch = "

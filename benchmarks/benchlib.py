@@ -199,3 +199,11 @@ def write_result(path: Path, result: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, result)
+
+
+def finish(path: Path, result: dict, start: float) -> None:
+    """A benchmark's last step: its wall time since `start` (`time.perf_counter()`) recorded, the JSON
+    written, and where it went said."""
+    result["wall_s"] = time.perf_counter() - start
+    write_result(path, result)
+    stderr(f"wrote {path} in {result['wall_s']:.0f} s")
