@@ -20,7 +20,7 @@ help:
 	@echo "make test-slow  the slow tests too"
 	@echo "make location-experiment   the demo chain at 2.5 mm slices, 1500 iterations a model (location matters)"
 	@echo "make fov-experiment   varying field of view: volume vs BPR vs true body position (LocBAM)"
-	@echo "make bench      benchmarks, JSON in bench-out/"
+	@echo "make bench      benchmarks, JSON in bench-out/ (QUICK=1: each one's smoke run)"
 	@echo "make lint       ruff"
 
 $(STAMP): pyproject.toml setup.py
@@ -160,7 +160,8 @@ fov-report: $(addprefix fov-infer-,$(FOV_RUNS))
 bench: $(STAMP)
 	mkdir -p bench-out
 	@for b in benchmarks/bench_*.py; do \
-		echo "== $$b"; $(BIN)/python $$b --out bench-out/$$(basename $$b .py | sed 's/^bench_//').json || exit 1; \
+		echo "== $$b"; $(BIN)/python $$b --out bench-out/$$(basename $$b .py | sed 's/^bench_//').json \
+		  $(if $(QUICK),--quick) || exit 1; \
 	done
 
 clean-demo:

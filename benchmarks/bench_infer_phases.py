@@ -186,7 +186,7 @@ def restore_only(slices: int, rounds: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--quick", action="store_true", help="100 slices, 2 rounds")
+    ap.add_argument("--quick", action="store_true", help="40 slices, 1 round: a smoke run")
     ap.add_argument("--slices", type=int, default=None, help="slices of the raw 512x512xN CT (default 300)")
     ap.add_argument("--rounds", type=int, default=None, help="timed rounds (default 3)")
     ap.add_argument("--spacings", default=",".join(SPACINGS), help="which of lowres,isotropic")
@@ -197,8 +197,8 @@ def main() -> None:
                     help="restore: only the restore, against the numpy paths (no run, no network)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    slices = args.slices or (100 if args.quick else 300)
-    rounds = args.rounds or (2 if args.quick else 3)
+    slices = args.slices or (40 if args.quick else 300)
+    rounds = args.rounds or (1 if args.quick else 3)
     t_start = time.perf_counter()
     result = {"benchmark": "infer_phases", "machine": machine(args.threads), "quick": args.quick, "spacings": {}}
     if args.part == "restore":

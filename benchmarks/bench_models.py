@@ -201,7 +201,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=10, help="interleaved rounds per setup")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS probes (fresh processes)")
+    ap.add_argument("--quick", action="store_true", help="32³ x 2, 2 rounds, no memory probes: a smoke run")
     args = ap.parse_args()
+    if args.quick:
+        args.setups, args.repeats, args.no_memory = "32x2", 2, True
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     features = PAPER_FEATURES

@@ -44,3 +44,19 @@ def test_bench_infer_phases_times_functions_that_exist():
 
     for owner, name in pairs:
         assert hasattr(eval(owner), name), f"bench_infer_phases times {owner}.{name}, which does not exist"
+
+
+@pytest.mark.slow
+def test_make_bench_quick_runs_every_benchmark(tmp_path):
+    """`make bench QUICK=1`'s loop, each benchmark with `--quick`: every script runs to its JSON."""
+    import json
+    import subprocess
+
+    scripts = sorted(BENCHMARKS.glob("bench_*.py"))
+    assert len(scripts) >= 9
+    for script in scripts:
+        out = tmp_path / f"{script.stem}.json"
+        run = subprocess.run([sys.executable, str(script), "--out", str(out), "--quick"], cwd=BENCHMARKS.parent,
+                             capture_output=True, text=True, timeout=1200)
+        assert run.returncode == 0, f"{script.name}: {run.stderr[-2000:]}"
+        assert json.loads(out.read_text()), script.name
