@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from ..io.dicom import DicomSeries, dicom_files, has_dicom_magic, is_dicom_folde
 from ..io.manifest import file_fingerprint, folder_fingerprint
 from ..io.nifti import Volume, is_nifti, load_header, load_volume, strip_nifti_suffix
 from ..progress import Progress
+
+if TYPE_CHECKING:
+    from ..datasets.integrity import IntegrityReport
 
 
 @dataclass(frozen=True)
@@ -96,21 +100,38 @@ def _dataset_inputs(ds: Dataset) -> list[ImageInput]:
 
 
 def check_inputs(data: Path, inputs: list[ImageInput], progress: Progress) -> list[ImageInput]:
-    """Every image readable before the first prediction (a bad one stops nothing half-done).
+    """Every image readable before the first prediction (a bad one stops nothing half-done): the first
+    problem of `inputs_report` as one error; the returned inputs carry their DICOM series for reading."""
+    report, checked = inputs_report(data, inputs, progress)
+    if report.errors:
+        first, n = report.errors[0], len(report.errors)
+        more = f" (and {n - 1} more problem{'s' * (n > 2)}: see `locseg check`)" if n > 1 else ""
+        raise LocsegError(first.message + more, first.path)
+    return checked
 
-    NIfTI files go through the integrity check (headers and voxels); DICOM series through their
-    headers and grid (`scan_series`), which the returned inputs carry for reading.
-    """
-    from ..datasets.integrity import check_dataset
+
+def inputs_report(data: Path, inputs: list[ImageInput], progress: Progress, workers: int = 1,
+                  read_data: bool = True) -> tuple[IntegrityReport, list[ImageInput]]:
+    """Every problem of the images, as `locseg check` lists a dataset's: NIfTI files through the integrity
+    check (headers, and voxels with `read_data`), DICOM series through their headers and grid
+    (`scan_series`). Also the inputs, each DICOM one carrying its scanned series (none where it failed)."""
+    from ..datasets.integrity import IntegrityReport, Problem, check_dataset
 
     nifti = [CaseRef(i.case_id, i.path) for i in inputs if not i.dicom]
+    report = IntegrityReport([], data_checked=read_data)
     if nifti:
-        report = check_dataset(Dataset(data, "images", {0: "background"}, nifti), progress=progress)
-        if report.errors:
-            first, n = report.errors[0], len(report.errors)
-            more = f" (and {n - 1} more problem{'s' * (n > 2)}: see `locseg check`)" if n > 1 else ""
-            raise LocsegError(first.message + more, first.path)
-    return [ImageInput(i.case_id, i.path, True, scan_series(i.path)) if i.dicom else i for i in inputs]
+        report = check_dataset(Dataset(data, "images", {0: "background"}, nifti), progress=progress, workers=workers,
+                               read_data=read_data)
+    checked = []
+    for i in inputs:
+        if i.dicom:
+            try:
+                i = ImageInput(i.case_id, i.path, True, scan_series(i.path))
+            except LocsegError as exc:
+                report.problems.append(Problem(i.case_id, exc.path or str(i.path), exc.message))
+        checked.append(i)
+    report.case_ids = [i.case_id for i in inputs]
+    return report, checked
 
 
 def data_fingerprint(data: Path) -> str:

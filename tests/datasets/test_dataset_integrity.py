@@ -256,3 +256,30 @@ def test_non_finite_affine(tmp_path):
     case = _case(tmp_path, ext=".nii")
     _raw_header_edit(case.image, qform_code=0, sform_code=2, srow_x=[np.nan, 0, 0, 0])
     assert _lines(case) == [f"{case.image}: affine has non-finite values"]
+
+
+def test_check_command_reads_dicom_series_as_infer_does(tmp_path):
+    pytest.importorskip("pydicom")
+    import typer
+    from synthdata import write_dicom_series
+    from typer.testing import CliRunner
+
+    from locseg_cli.commands import check
+
+    app = typer.Typer()
+    check.register(app, "check")
+    app.command("noop")(lambda: None)
+    ct = np.full((12, 10, 6), -1000, np.int16)
+    ct[3:9, 3:7, 1:5] = 40
+    affine = np.diag([0.8, 0.8, 2.5, 1.0])
+    root = tmp_path / "series"
+    write_dicom_series(root / "good", ct, affine)
+    runner = CliRunner()
+    one = runner.invoke(app, ["check", "--data", str(root / "good")])
+    assert one.exit_code == 0, one.output
+    assert "1 case, all valid" in one.output
+    write_dicom_series(root / "gap", ct, affine, skip=(3,))
+    both = runner.invoke(app, ["check", "--data", str(root)], terminal_width=200)
+    assert both.exit_code == 1, both.output
+    assert "uneven slice spacing" in both.output and "1 of 2 cases invalid" in both.output
+    assert "gap" in both.output and "Traceback" not in both.output
