@@ -39,11 +39,13 @@ def canonical_affine(spacing=(2.0, 1.5, 1.5)) -> np.ndarray:
 
 
 def write_dataset(root: Path, n: int = 4, axial_first: tuple[int, ...] = (1,), shape=(24, 20, 18),
-                  class_groups: dict[str, tuple[int, ...]] | None = None) -> Path:
-    """An nnU-Net v2 raw dataset of `n` tiny cases; cases in `axial_first` are stored KiTS23-style."""
+                  class_groups: dict[str, tuple[int, ...]] | None = None, layout: str = "nnunet",
+                  labels: dict[int, str] | None = None) -> Path:
+    """A raw dataset of `n` tiny cases (nnU-Net v2 layout unless `layout`); cases in `axial_first` are
+    stored KiTS23-style."""
     from locseg_cli.datasets.writers import DatasetWriter
 
-    w = DatasetWriter(root, LABELS, layout="nnunet", name="Tiny", class_groups=class_groups)
+    w = DatasetWriter(root, labels or LABELS, layout=layout, name="Tiny", class_groups=class_groups)
     for i in range(n):
         img, lab = make_case(shape, seed=i)
         if i in axial_first:

@@ -94,10 +94,14 @@ class _RawCases:
 
     def __init__(self, plan: PreprocessPlan, data: Path) -> None:
         from ..datasets import open_dataset
+        from ..datasets.base import layout_detects
         from ..io.manifest import folder_fingerprint
 
         self.data = data
-        self.cases = [c for c in open_dataset(data, plan.dataset_layout).cases if c.label is not None]
+        # the run's layout where it recognises the cohort, else whatever layout the cohort is in
+        ds = open_dataset(data, plan.dataset_layout if layout_detects(data, plan.dataset_layout) else None)
+        _same_label_values(plan, ds.labels, data)
+        self.cases = [c for c in ds.cases if c.label is not None]
         if not self.cases:
             raise LocsegError("no labelled case in this dataset: shift-eval scores against reference labels", data)
         self.ids = [c.case_id for c in self.cases]
@@ -117,6 +121,15 @@ class _RawCases:
             out.append(PreprocessedCase(case.case_id, prep.image, prep.label, list(prep.location), {},
                                         float(prep.image.min())))
         return out
+
+
+def _same_label_values(plan: PreprocessPlan, labels: dict[int, str], data: Path) -> None:
+    """A cohort scores the run's classes by label value: refuse one whose label table names a value otherwise."""
+    for key, name in plan.labels.items():
+        theirs = labels.get(int(key))
+        if key != "0" and theirs is not None and theirs.strip().lower() != name.strip().lower():
+            raise LocsegError(f"label {key} is {theirs!r} in this cohort but {name!r} in the run: give a cohort "
+                              "labelled with the run's values", data)
 
 
 def shift_eval(run: str | Path, pre: str | Path | None, out: str | Path, cfg: ShiftEvalConfig, force: bool = False,

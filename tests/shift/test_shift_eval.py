@@ -117,3 +117,28 @@ def test_a_raw_cohort_is_scored_as_its_preprocessed_cases_are(runs, tmp_path):
     assert shift_eval(runs / "coordconv", None, tmp_path / "raw", _cfg(shifts="0,50"), data=runs / "raw").computed == []
     with pytest.raises(LocsegError, match="exactly one of --pre"):
         shift_eval(runs / "coordconv", runs / "pre", tmp_path / "both", _cfg(shifts="0"), data=runs / "raw")
+
+
+def test_a_cohort_in_another_layout_is_read_in_its_own_and_its_label_values_checked(runs, tmp_path):
+    # the same cases written in the `folder` layout score as the run's nnU-Net layout does; a cohort whose
+    # label table gives a value another name is refused in one line
+    write_dataset(tmp_path / "folder", n=4, layout="folder")
+    nnunet = shift_eval(runs / "coordconv", None, tmp_path / "a", _cfg(shifts="0"), data=runs / "raw")
+    folder = shift_eval(runs / "coordconv", None, tmp_path / "b", _cfg(shifts="0"), data=tmp_path / "folder")
+    assert set(folder.table["cases"]) == set(nnunet.table["cases"])
+    assert _per_case(tmp_path / "b", 0) == _per_case(tmp_path / "a", 0)
+    # a run preprocessed with its layout named (--dataset nnunet) opens a cohort in another layout by detecting it
+    import dataclasses
+
+    from locseg_cli.io.manifest import read_manifest
+    from locseg_cli.preprocessing.plan import PreprocessPlan
+    from locseg_cli.shift.run import _RawCases
+
+    plan = PreprocessPlan.of(read_manifest(runs / "pre", "preprocess"), runs / "pre")
+    named = dataclasses.replace(plan, config=dataclasses.replace(plan.config, dataset="nnunet"))
+    assert named.dataset_layout == "nnunet"
+    assert sorted(_RawCases(named, tmp_path / "folder").ids) == sorted(folder.table["cases"])
+    write_dataset(tmp_path / "swapped", n=1, layout="folder", labels={0: "background", 1: "lower", 2: "upper"})
+    with pytest.raises(LocsegError, match="label 1 is 'lower' in this cohort but 'upper' in the run"):
+        shift_eval(runs / "coordconv", None, tmp_path / "c", _cfg(shifts="0"), data=tmp_path / "swapped")
+
