@@ -66,10 +66,11 @@ def _print_tables(col, cfg: ReportConfig, console) -> None:
                   postprocess_table(col), bpr_table(col)):
         if not table.rows:
             continue
-        shown = RichTable(title=table.title, title_justify="left")
-        for h in table.header:
-            shown.add_column(h)
-        for row in table.rows:
+        title, header, rows = table.on_screen()
+        shown = RichTable(title=title, title_justify="left")
+        for h in header:
+            shown.add_column(h, overflow="fold")
+        for row in rows:
             shown.add_row(*row)
         console.print(shown)
 

@@ -28,6 +28,15 @@ class Table:
         self.rows.append(cells)
         self.sources.append((label, sorted(set(files), key=str)))
 
+    def on_screen(self) -> tuple[str, list[str], list[list[str]]]:
+        """(title, header, rows) for a terminal: a column with one value in every row (of two or more) moves
+        into the title as "name: value", so that the columns that differ fit the width."""
+        same = [i for i in range(len(self.header)) if len(self.rows) > 1 and len({r[i] for r in self.rows}) == 1]
+        fixed = ", ".join(f"{self.header[i]}: {self.rows[0][i]}" for i in same)
+        keep = [i for i in range(len(self.header)) if i not in same]
+        return (self.title + (f" ({fixed})" if fixed else ""), [self.header[i] for i in keep],
+                [[r[i] for i in keep] for r in self.rows])
+
 
 def fmt_dice(v: float) -> str:
     return MISSING if v is None or math.isnan(v) else f"{v:.4f}"

@@ -128,6 +128,10 @@ def test_paired_table_pairs_each_model_with_its_setups_baseline():
                                                     Path("eval/l-small/summary.json")]
     assert "2,000 resamples" in t.note and "seed 1" in t.note
     assert "`l-large`" in t.note and "`l-small-test`" in t.note  # omitted rows are named
+    title, header, shown_rows = t.on_screen()  # the terminal's form: one-valued columns go into the title
+    assert "dataset: Synth" in title and "patch: 32×32×32 (batch 8)" in title and "fold: 0" in title
+    assert "dataset" not in header and "model" in header and "baseline" in header and "mean difference" in header
+    assert [len(r) for r in shown_rows] == [len(header)] * len(t.rows)
 
 
 def test_paired_table_refuses_evaluations_of_different_scans():
