@@ -124,10 +124,14 @@ class _RawCases:
 
 
 def _same_label_values(plan: PreprocessPlan, labels: dict[int, str], data: Path) -> None:
-    """A cohort scores the run's classes by label value: refuse one whose label table names a value otherwise."""
+    """A cohort scores the run's classes by label value: refuse one whose label table names a value otherwise
+    (spelling aside: "gall bladder" is "gallbladder")."""
+    def spelt(name: str) -> str:
+        return "".join(ch for ch in name.lower() if ch.isalnum())
+
     for key, name in plan.labels.items():
         theirs = labels.get(int(key))
-        if key != "0" and theirs is not None and theirs.strip().lower() != name.strip().lower():
+        if key != "0" and theirs is not None and spelt(theirs) != spelt(name):
             raise LocsegError(f"label {key} is {theirs!r} in this cohort but {name!r} in the run: give a cohort "
                               "labelled with the run's values", data)
 
