@@ -52,13 +52,15 @@ def run_setup(pre: Path, preset: str, model_name: str, iterations: int) -> dict:
     from locseg_cli.sampling.patch_sampler import PatchBatches, PatchSampler
     from locseg_cli.training.config import TrainConfig
     from locseg_cli.training.stage import fold_cases
-    from locseg_cli.training.trainer import batch_to_device, make_loss, make_optimizer, train_step
+    from locseg_cli.training.trainer import batch_to_device, lr_at, make_loss, make_optimizer, train_step
 
     cpu = torch.device("cpu")
     manifest = read_manifest(pre, "preprocess")
     plan = PreprocessPlan.of(manifest, pre)
     cfg = resolve_config(TrainConfig, preset, {"model": model_name})
-    cfg = dataclasses.replace(cfg, out_channels=max(int(v) for v in plan.labels) + 1)
+    # the trainer's poly schedule, stepped every iteration of this shorter run
+    cfg = dataclasses.replace(cfg, out_channels=max(int(v) for v in plan.labels) + 1, epochs=iterations,
+                              iterations_per_epoch=1)
     train_ids, _ = fold_cases(manifest, plan, cfg.fold, pre)
     batches = PatchBatches(PatchSampler(pre, manifest, train_ids, cfg.patch_size, cfg.batch_size, seed=0,
                                         sampling=cfg.sampling))
@@ -73,7 +75,7 @@ def run_setup(pre: Path, preset: str, model_name: str, iterations: int) -> dict:
         for it in range(iterations):
             image, location, label = batch_to_device(batches[it], cpu, layout,
                                                      models["flushed"].needs_location_channels)
-            lr = cfg.lr * (1 - it / iterations) ** cfg.poly_power
+            lr = lr_at(cfg, it)
             for name in ("flushed", "kept"):
                 torch.set_flush_denormal(name == "flushed")
                 for g in optimizers[name].param_groups:
